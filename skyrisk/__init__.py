@@ -1,0 +1,1 @@
+"""Shared code: settings, contracts, pure domain logic (geo, risk)."""

@@ -1,0 +1,292 @@
+"""The one contract module: topics, collections, lake layout and message schemas.
+
+Each message is a pydantic model; its Spark ``StructType`` is *derived* from the model
+by :func:`spark_schema`, so the two can never drift apart (``tests/skyrisk/test_contracts.py``
+proves that JSON written from a model parses back identically with the derived schema).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Source = Literal["live", "replay", "sim"]
+
+
+# --- topics ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    key: str
+    value: str
+    retention_ms: int | None = None  # None: compacted, kept forever
+    compacted: bool = False
+
+    @property
+    def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+HOUR_MS = 3_600_000
+
+FLIGHT_STATES = TopicSpec("flights.states", 6, "icao24", "FlightState", retention_ms=24 * HOUR_MS)
+WEATHER = TopicSpec("weather.current", 3, "cell_id", "WeatherObservation", retention_ms=48 * HOUR_MS)
+LH_REFERENCE = TopicSpec("lufthansa.reference", 1, "type:code", "ReferenceRecord", compacted=True)
+LH_SCHEDULES = TopicSpec("lufthansa.schedules", 3, "origin-destination-date", "ScheduleJourney", compacted=True)
+ALERTS = TopicSpec("alerts", 3, "icao24", "Alert", retention_ms=7 * 24 * HOUR_MS)
+DEAD_LETTER = TopicSpec("deadletter", 1, "source topic", "DeadLetter", retention_ms=7 * 24 * HOUR_MS)
+
+TOPICS: tuple[TopicSpec, ...] = (FLIGHT_STATES, WEATHER, LH_REFERENCE, LH_SCHEDULES, ALERTS, DEAD_LETTER)
+
+
+# --- MongoDB collections and their indexes ---------------------------------------------------
+# Only index kinds FerretDB supports (no TTL, no 2dsphere): expiry is explicit in the jobs.
+IndexSpec = tuple[tuple[tuple[str, int], ...], bool]  # (keys, unique)
+
+COLLECTIONS: dict[str, tuple[IndexSpec, ...]] = {
+    "flights_live": (
+        ((("last_seen", 1),), False),
+        ((("risk_category", 1),), False),
+        ((("callsign", 1),), False),
+        ((("latitude", 1), ("longitude", 1)), False),
+    ),
+    "alerts": (
+        ((("icao24", 1), ("type", 1), ("started_at", 1)), True),
+        ((("last_seen", -1),), False),
+    ),
+    "weather_latest": ((((("cell_id", 1),), True)),),
+    "countries": (),
+    "cities": (),
+    "airports": ((((("city_code", 1),), False)),),
+    "airlines": ((((("icao_code", 1),), False)),),
+    "aircraft": (),
+    "schedules": (
+        ((("origin", 1), ("destination", 1), ("query_date", 1)), False),
+        ((("flight_numbers", 1),), False),
+    ),
+    "stream_progress": ((((("timestamp", -1),), False)),),
+    "daily_stats": (),
+    "batch_runs": ((((("started_at", -1),), False)),),
+}
+
+
+# --- lake layout -----------------------------------------------------------------------------
+LAKE_ENRICHED = "enriched/flights"  # streaming output, partitioned by date=, hour=
+LAKE_RAW = "raw/flights"
+LAKE_CURATED = "curated/positions"  # batch output, partitioned by date=
+LAKE_SUMMARIES = "curated/flight_summaries"
+LAKE_MODELS = "models/phase"
+
+
+# --- messages ---------------------------------------------------------------------------------
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: int = SCHEMA_VERSION
+    source: Source
+
+
+class FlightState(Message):
+    """One OpenSky state vector, named fields in SI units (one message per aircraft per poll)."""
+
+    icao24: str = Field(pattern=r"^[0-9a-f]{6}$")
+    callsign: str | None = None
+    origin_country: str
+    event_time: float  # epoch s: time_position, else last_contact
+    snapshot_time: float  # epoch s: the response's `time`
+    last_contact: float
+    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90)
+    baro_altitude: float | None = None  # m
+    geo_altitude: float | None = None  # m
+    on_ground: bool
+    velocity: float | None = Field(None, ge=0)  # m/s over ground
+    true_track: float | None = None  # degrees from north
+    vertical_rate: float | None = None  # m/s, + climbing
+    squawk: str | None = None
+    spi: bool = False
+    position_source: int = 0  # 0 ADS-B, 1 ASTERIX, 2 MLAT, 3 FLARM
+    category: int | None = None  # 0-20, extended=1 only
+
+
+WEATHER_VARIABLES = (
+    "temperature_2m",
+    "relative_humidity_2m",
+    "wind_speed_10m",
+    "wind_direction_10m",
+    "wind_gusts_10m",
+    "precipitation",
+    "rain",
+    "cloud_cover",
+    "weather_code",
+    "visibility",
+)
+
+
+class WeatherObservation(Message):
+    """Current weather of one grid cell, in Open-Meteo's units."""
+
+    cell_id: str
+    cell_latitude: float  # centre of our grid cell
+    cell_longitude: float
+    model_latitude: float | None = None  # the weather model's grid point (Open-Meteo answer)
+    model_longitude: float | None = None
+    observation_time: float  # epoch s, UTC (current.time)
+    fetched_time: float
+    temperature_2m: float | None = None  # °C
+    relative_humidity_2m: float | None = None  # %
+    wind_speed_10m: float | None = None  # km/h
+    wind_direction_10m: float | None = None  # °
+    wind_gusts_10m: float | None = None  # km/h
+    precipitation: float | None = None  # mm
+    rain: float | None = None  # mm
+    cloud_cover: float | None = None  # %
+    weather_code: int | None = None  # WMO
+    visibility: float | None = None  # m
+
+
+ReferenceType = Literal["country", "city", "airport", "airline", "aircraft"]
+
+
+class ReferenceRecord(Message):
+    """One Lufthansa reference item; key ``type:code`` on a compacted topic."""
+
+    type: ReferenceType
+    code: str
+    name: str | None = None
+    names: dict[str, str] = Field(default_factory=dict)  # language code -> name
+    country_code: str | None = None
+    city_code: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    location_type: str | None = None
+    utc_offset: str | None = None
+    timezone_id: str | None = None
+    airports: list[str] = Field(default_factory=list)  # a city's airports
+    icao_code: str | None = None  # airline ICAO designator (DLH) or aircraft ICAO type
+    fetched_time: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.type}:{self.code}"
+
+
+class ScheduleLeg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    departure_airport: str
+    departure_local: str  # yyyy-MM-ddTHH:mm, local to the airport
+    departure_terminal: str | None = None
+    arrival_airport: str
+    arrival_local: str
+    arrival_terminal: str | None = None
+    marketing_airline: str
+    flight_number: int
+    operating_airline: str | None = None
+    aircraft_code: str | None = None
+    stops: int = 0
+    days_of_operation: str | None = None
+    effective: str | None = None
+    expiration: str | None = None
+
+
+class ScheduleJourney(Message):
+    """One scheduled journey (one or more legs); key ``origin-destination-date``."""
+
+    origin: str
+    destination: str
+    query_date: str  # yyyy-MM-dd local to the origin
+    duration_iso: str  # as sent: PT9H54M or P1DT2H5M
+    duration_minutes: int
+    stops: int  # connections + technical stops
+    flight_numbers: list[str]  # "LH400", one per leg
+    legs: list[ScheduleLeg]
+    days_of_operation: str | None = None
+    effective: str | None = None
+    expiration: str | None = None
+    fetched_time: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.origin}-{self.destination}-{self.query_date}"
+
+
+AlertType = Literal["HIGH_RISK", "ANOMALY", "EMERGENCY"]
+
+
+class Alert(Message):
+    """One alert episode of one aircraft; updated while it lasts."""
+
+    icao24: str
+    type: AlertType
+    episode_id: str
+    started_at: float
+    last_seen: float
+    callsign: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    risk_score: int | None = None
+    risk_category: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+
+class DeadLetter(Message):
+    """A record that could not be parsed or validated, with why and the raw payload."""
+
+    source_topic: str
+    reason: str
+    raw: str
+    key: str | None = None
+    at: float
+
+
+MESSAGE_BY_TOPIC: dict[str, type[Message]] = {
+    FLIGHT_STATES.name: FlightState,
+    WEATHER.name: WeatherObservation,
+    LH_REFERENCE.name: ReferenceRecord,
+    LH_SCHEDULES.name: ScheduleJourney,
+    ALERTS.name: Alert,
+    DEAD_LETTER.name: DeadLetter,
+}
+
+
+# --- Spark schema derived from the models -------------------------------------------------------
+def spark_schema(model: type[BaseModel]) -> Any:
+    """The Spark ``StructType`` of a message model (pyspark imported only when asked)."""
+    from pyspark.sql import types as T
+
+    def spark_type(annotation: Any) -> tuple[Any, bool]:
+        origin = typing.get_origin(annotation)
+        args = typing.get_args(annotation)
+        if origin in (Union, types.UnionType):
+            inner = [a for a in args if a is not type(None)]
+            if len(inner) != 1:
+                raise TypeError(f"unsupported union {annotation}")
+            return spark_type(inner[0])[0], True
+        if origin is Literal:
+            return T.StringType(), False
+        if origin is list:
+            return T.ArrayType(spark_type(args[0])[0], containsNull=False), False
+        if origin is dict:
+            return T.MapType(spark_type(args[0])[0], spark_type(args[1])[0], valueContainsNull=False), False
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return spark_schema(annotation), False
+        simple = {str: T.StringType(), int: T.LongType(), float: T.DoubleType(), bool: T.BooleanType()}
+        if annotation in simple:
+            return simple[annotation], False
+        raise TypeError(f"no Spark type for {annotation!r}")
+
+    fields = []
+    for name, info in model.model_fields.items():
+        data_type, optional = spark_type(info.annotation)
+        fields.append(T.StructField(name, data_type, nullable=optional or not info.is_required()))
+    return T.StructType(fields)

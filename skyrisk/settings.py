@@ -1,0 +1,158 @@
+"""Typed settings for every entry point.
+
+Read once per process with :func:`load_settings` (environment variables with the
+``SKYRISK_`` prefix, then ``.env``) and passed down; business code never reads the
+environment itself. Defaults point at the local stack started by ``make up``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "SKYRISK_"
+
+
+def _host_port(address: str, default_port: int) -> tuple[str, int]:
+    """Split ``host:port`` (or a URL) into its parts."""
+    if "://" not in address:
+        address = "//" + address
+    parts = urlsplit(address)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    # --- where things live --------------------------------------------------------------------
+    data_dir: Path = Field(Path(".data"), description="Service data, logs, pid files, checkpoints.")
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "skyrisk",
+        description="Downloads and builds (jars, Go binaries, uv cache); outside the repo.",
+    )
+    bind_host: str = Field("127.0.0.1", description="Address every local service listens on.")
+
+    # --- Kafka --------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Broker address for clients.")
+    kafka_controller_port: int = Field(9093, description="KRaft controller port of the local broker.")
+    kafka_heap: str = Field("1g", description="Max heap of the local broker JVM.")
+
+    # --- MinIO / S3 ---------------------------------------------------------------------------
+    s3_endpoint: str = Field("http://127.0.0.1:9000", description="S3 endpoint (MinIO).")
+    s3_console_port: int = Field(9001, description="MinIO web console port of the local server.")
+    s3_access_key: str = Field("skyrisk", description="S3 access key (MinIO root user locally).")
+    s3_secret_key: SecretStr = Field(
+        SecretStr("skyrisk-local-secret"), description="S3 secret key (MinIO root password locally)."
+    )
+    s3_region: str = Field("us-east-1", description="S3 region name.")
+    lake_bucket: str = Field("skyrisk-lake", description="Bucket holding the Parquet lake and models.")
+
+    # --- MongoDB (FerretDB locally) -----------------------------------------------------------
+    mongo_uri: SecretStr = Field(
+        SecretStr("mongodb://127.0.0.1:27017/"), description="MongoDB connection string."
+    )
+    mongo_database: str = Field("skyrisk", description="Database name.")
+
+    # --- Spark --------------------------------------------------------------------------------
+    spark_master: str = Field("local[*]", description="local[*], spark://host:7077, yarn, k8s://...")
+    spark_driver_memory: str = Field("2g", description="Driver memory (local mode: all of Spark).")
+    spark_shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions.")
+    spark_ui_port: int = Field(4040, description="Spark UI port (0 disables the UI).")
+    spark_jars_dir: Path | None = Field(
+        None, description="Connector jars; default <cache_dir>/jars/spark (from make setup)."
+    )
+    checkpoint_dir: str | None = Field(
+        None, description="Streaming checkpoints; default <data_dir>/checkpoints (local disk)."
+    )
+
+    # --- producers ----------------------------------------------------------------------------
+    producer_mode: Literal["sim", "live", "replay"] | None = Field(
+        None, description="Mode `make run` uses; default live when credentials are set, else sim."
+    )
+    opensky_client_id: str | None = Field(None, description="OpenSky OAuth2 client id.")
+    opensky_client_secret: SecretStr | None = Field(None, description="OpenSky OAuth2 secret.")
+    opensky_tier: Literal["anonymous", "standard", "feeder"] = Field(
+        "standard", description="Account tier for the daily credit budget (used when authenticated)."
+    )
+    bbox: tuple[float, float, float, float] = Field(
+        (35.0, -12.0, 62.0, 32.0), description="lamin,lomin,lamax,lomax of the region (Europe)."
+    )
+    weather_grid_deg: float = Field(0.5, description="Weather grid cell size in degrees.")
+    lufthansa_client_id: str | None = Field(None, description="Lufthansa Open API client id.")
+    lufthansa_client_secret: SecretStr | None = Field(None, description="Lufthansa Open API secret.")
+    sim_aircraft: int = Field(2000, description="Aircraft the simulator flies.")
+    sim_seed: int = Field(42, description="Simulator random seed.")
+
+    # --- streaming ----------------------------------------------------------------------------
+    weather_max_age_minutes: int = Field(60, description="Oldest weather joined to a flight.")
+    live_expiry_minutes: int = Field(5, description="Aircraft unseen this long leave flights_live.")
+    trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval.")
+
+    # --- batch --------------------------------------------------------------------------------
+    batch_time_utc: str = Field("02:30", description="Nightly batch start (HH:MM, UTC).")
+
+    # --- dashboard ----------------------------------------------------------------------------
+    dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address.")
+    dashboard_port: int = Field(8050, description="Dashboard port.")
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _parse_bbox(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").split(",") if p.strip()]
+            if len(parts) != 4:
+                raise ValueError("bbox needs four numbers: lamin,lomin,lamax,lomax")
+            return tuple(float(p) for p in parts)
+        return value
+
+    @field_validator("bbox")
+    @classmethod
+    def _check_bbox(cls, value: tuple[float, float, float, float]) -> tuple[float, ...]:
+        lamin, lomin, lamax, lomax = value
+        if not (-90 <= lamin < lamax <= 90 and -180 <= lomin < lomax <= 180):
+            raise ValueError(f"bbox {value} is not lamin<lamax within ±90, lomin<lomax within ±180")
+        return value
+
+    # --- derived ------------------------------------------------------------------------------
+    @property
+    def kafka_host_port(self) -> tuple[str, int]:
+        return _host_port(self.kafka_bootstrap_servers.split(",")[0], 9092)
+
+    @property
+    def s3_host_port(self) -> tuple[str, int]:
+        return _host_port(self.s3_endpoint, 9000)
+
+    @property
+    def mongo_host_port(self) -> tuple[str, int]:
+        return _host_port(self.mongo_uri.get_secret_value(), 27017)
+
+    @property
+    def resolved_spark_jars_dir(self) -> Path:
+        return self.spark_jars_dir or self.cache_dir / "jars" / "spark"
+
+    @property
+    def resolved_checkpoint_dir(self) -> str:
+        return self.checkpoint_dir or str((self.data_dir / "checkpoints").resolve())
+
+    @property
+    def lake_url(self) -> str:
+        """Root of the lake as Spark sees it."""
+        return f"s3a://{self.lake_bucket}"
+
+    @property
+    def has_live_credentials(self) -> bool:
+        return self.opensky_client_id is not None and self.opensky_client_secret is not None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings once in an entry point; pass the object down."""
+    return Settings(**overrides)
