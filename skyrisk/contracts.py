@@ -73,6 +73,7 @@ COLLECTIONS: dict[str, tuple[IndexSpec, ...]] = {
         ((("origin", 1), ("destination", 1), ("query_date", 1)), False),
         ((("flight_numbers", 1),), False),
     ),
+    "tracks": (((("icao24", 1), ("t", 1)), False), ((("t", 1),), False)),
     "stream_progress": ((((("timestamp", -1),), False)),),
     "daily_stats": (),
     "batch_runs": ((((("started_at", -1),), False)),),
@@ -290,3 +291,100 @@ def spark_schema(model: type[BaseModel]) -> Any:
         data_type, optional = spark_type(info.annotation)
         fields.append(T.StructField(name, data_type, nullable=optional or not info.is_required()))
     return T.StructType(fields)
+
+
+# --- stored documents and rows (written by streaming/batch, read by dashboard/batch) -------------
+class WeatherAtPosition(BaseModel):
+    """The weather joined to a flight (a subset of :class:`WeatherObservation`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cell_id: str
+    observation_time: float
+    temperature_2m: float | None = None
+    wind_speed_10m: float | None = None
+    wind_gusts_10m: float | None = None
+    precipitation: float | None = None
+    cloud_cover: float | None = None
+    weather_code: int | None = None
+    visibility: float | None = None
+
+
+class EnrichedState(BaseModel):
+    """One valid state with its weather, risk, phase and anomaly verdict.
+
+    The row of the Parquet history (``LAKE_ENRICHED``, partitioned by ``date``/``hour``) and,
+    with ``_id = icao24``, the document of ``flights_live``.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    icao24: str
+    callsign: str | None = None
+    airline_icao: str | None = None  # first three letters of an airline callsign (DLH)
+    origin_country: str
+    source: Source
+    event_time: float  # epoch s
+    latitude: float
+    longitude: float
+    baro_altitude: float | None = None
+    geo_altitude: float | None = None
+    velocity: float | None = None
+    true_track: float | None = None
+    vertical_rate: float | None = None
+    on_ground: bool
+    squawk: str | None = None
+    cell_id: str
+    weather: WeatherAtPosition | None = None
+    weather_missing: bool
+    risk_score: int
+    risk_category: Literal["LOW", "MEDIUM", "HIGH"]
+    risk_factors: list[str]
+    phase: Literal["Ground", "Takeoff/Landing", "Climb/Descent", "Cruise"]
+    anomaly: bool
+    anomaly_score: float | None = None
+    anomaly_reasons: list[str]
+    emergency: str | None = None  # "7500 hijack" | "7600 radio failure" | "7700 emergency"
+    model_version: str  # "bootstrap-..." until the batch job trained one
+
+
+class TrackPoint(BaseModel):
+    """``tracks``: at most one point per aircraft per 30 s, for the map's trail."""
+
+    icao24: str
+    t: float
+    latitude: float
+    longitude: float
+    baro_altitude: float | None = None
+
+
+class StreamProgress(BaseModel):
+    """``stream_progress``: one document per micro-batch of the streaming job."""
+
+    model_config = ConfigDict(extra="allow")
+
+    query: str
+    batch_id: int
+    timestamp: float
+    num_input_rows: int
+    input_rows_per_second: float
+    processed_rows_per_second: float
+    batch_duration_ms: int
+    watermark: str | None = None
+    sink_rows: dict[str, int] = Field(default_factory=dict)
+    rejects: dict[str, int] = Field(default_factory=dict)
+    kafka_lag: dict[str, int] = Field(default_factory=dict)
+
+
+class BatchRun(BaseModel):
+    """``batch_runs``: one document per nightly run of one day."""
+
+    model_config = ConfigDict(extra="allow")
+
+    day: str
+    status: Literal["running", "succeeded", "failed"]
+    started_at: float
+    finished_at: float | None = None
+    duration_s: float | None = None
+    rows: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
