@@ -1,0 +1,1 @@
+"""Obtains, configures and starts the real services (python -m infra --help)."""
