@@ -388,3 +388,26 @@ class BatchRun(BaseModel):
     duration_s: float | None = None
     rows: dict[str, int] = Field(default_factory=dict)
     error: str | None = None
+
+
+class CellCount(BaseModel):
+    """One weather-grid cell and how many positions fell in it."""
+
+    cell_id: str
+    count: int
+
+
+class DailyStats(BaseModel):
+    """``daily_stats``: one document per UTC day (``_id = date``), written by the batch job,
+    read by the dashboard's History page."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    date: str  # YYYY-MM-DD (UTC)
+    positions: int
+    aircraft: int
+    flights: int
+    risk_distribution: dict[Literal["LOW", "MEDIUM", "HIGH"], int]
+    alerts_by_type: dict[str, int]
+    busiest_cells: list[CellCount]
+    hourly_traffic: list[int] = Field(min_length=24, max_length=24)  # positions per UTC hour 0..23
