@@ -411,3 +411,37 @@ class DailyStats(BaseModel):
     alerts_by_type: dict[str, int]
     busiest_cells: list[CellCount]
     hourly_traffic: list[int] = Field(min_length=24, max_length=24)  # positions per UTC hour 0..23
+
+
+class FlightSummary(BaseModel):
+    """One flight of one day (``LAKE_SUMMARIES``, partitioned by ``date``), written by the batch job.
+
+    A flight is a continuous track of one icao24, split on a gap or a landing; origin and
+    destination are the nearest reference airports to a low first / last point.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    flight_id: str  # "<icao24>-<first seen as yyyyMMddTHHmmss>"
+    icao24: str
+    callsign: str | None = None
+    airline_icao: str | None = None  # DLH
+    airline_iata: str | None = None  # LH, from the Lufthansa airlines reference
+    airline_name: str | None = None
+    first_seen: float  # epoch s
+    last_seen: float
+    duration_s: float
+    positions: int
+    origin: str | None = None  # airport code
+    destination: str | None = None
+    max_altitude_m: float | None = None
+    distance_km: float  # haversine along the track
+    max_risk_score: int
+    max_risk_category: Literal["LOW", "MEDIUM", "HIGH"]
+    anomaly_count: int  # anomalous positions
+    emergency_count: int  # positions squawking an emergency code
+    scheduled_flight: str | None = None  # "LH 400" when a Lufthansa schedule leg matches
+    scheduled_origin: str | None = None
+    scheduled_destination: str | None = None
+    scheduled_departure_local: str | None = None
+    scheduled_arrival_local: str | None = None

@@ -99,6 +99,10 @@ class Settings(BaseSettings):
 
     # --- batch --------------------------------------------------------------------------------
     batch_time_utc: str = Field("02:30", description="Nightly batch start (HH:MM, UTC).")
+    batch_flight_gap_minutes: int = Field(
+        15, description="A track silent longer than this starts a new flight (batch summaries)."
+    )
+    batch_catchup_days: int = Field(7, description="How far back the scheduler catches up missed days.")
 
     # --- dashboard ----------------------------------------------------------------------------
     dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address.")
