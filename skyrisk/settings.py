@@ -91,6 +91,25 @@ class Settings(BaseSettings):
     lufthansa_client_secret: SecretStr | None = Field(None, description="Lufthansa Open API secret.")
     sim_aircraft: int = Field(2000, description="Aircraft the simulator flies.")
     sim_seed: int = Field(42, description="Simulator random seed.")
+    sim_emergency_rate: float = Field(0.002, description="Share of simulated flights squawking 7500/7600/7700.")
+    sim_erratic_rate: float = Field(0.003, description="Share of simulated flights with extreme climb/speed.")
+    sim_storms: int = Field(12, description="Moving storm cells in the simulated weather.")
+    sim_weather_interval_s: float = Field(60.0, description="Seconds between simulated weather updates.")
+    opensky_api_url: str = Field("https://opensky-network.org/api", description="OpenSky REST base URL.")
+    opensky_token_url: str = Field(
+        "https://auth.opensky-network.org/auth/realms/opensky-network/protocol/openid-connect/token",
+        description="OpenSky OAuth2 token endpoint.",
+    )
+    open_meteo_url: str = Field("https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast URL.")
+    open_meteo_daily_locations: int = Field(10_000, description="Open-Meteo free quota: locations per day.")
+    lufthansa_api_url: str = Field("https://api.lufthansa.com/v1", description="Lufthansa Open API base URL.")
+    lufthansa_routes: str = Field(
+        "FRA-JFK,FRA-ORD,FRA-LHR,FRA-CDG,FRA-MAD,FRA-BCN,FRA-FCO,FRA-VIE,FRA-BER,FRA-HAM,FRA-ARN,FRA-ATH,"
+        "MUC-JFK,MUC-LHR,MUC-CDG,MUC-MAD,MUC-FCO,MUC-BER,MUC-HAM,MUC-DUS,MUC-LIS,MUC-CPH",
+        description="Comma-separated origin-destination pairs whose schedules are fetched.",
+    )
+    lufthansa_horizon_days: int = Field(7, description="Days ahead of today whose schedules are fetched.")
+    producer_status_interval_s: float = Field(10.0, description="Seconds between producer status lines.")
 
     # --- streaming ----------------------------------------------------------------------------
     weather_max_age_minutes: int = Field(60, description="Oldest weather joined to a flight.")
