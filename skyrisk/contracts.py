@@ -440,6 +440,7 @@ class FlightSummary(BaseModel):
     max_risk_category: Literal["LOW", "MEDIUM", "HIGH"]
     anomaly_count: int  # anomalous positions
     emergency_count: int  # positions squawking an emergency code
+    alert_episodes: dict[str, int] = Field(default_factory=dict)  # AlertType -> runs of flagged positions
     scheduled_flight: str | None = None  # "LH 400" when a Lufthansa schedule leg matches
     scheduled_origin: str | None = None
     scheduled_destination: str | None = None
