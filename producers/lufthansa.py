@@ -1,0 +1,385 @@
+"""Lufthansa Open API: reference data and schedules; parser and the live / replay clients.
+
+The API's JSON is converted from XML: wherever a list has one member it arrives as a bare object.
+Every such position goes through :func:`producers.core.as_list`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from pydantic import ValidationError
+
+from producers.core import Batch, Clock, SourceClient, Stopped, as_list
+from producers.http import HttpClient, HttpError, OAuthToken, RateLimiter, Recorder, parse_recording_name, read_maybe_gzip
+from producers.replay import find_files
+from skyrisk.contracts import LH_REFERENCE, LH_SCHEDULES, ReferenceRecord, ScheduleJourney, ScheduleLeg, Source
+from skyrisk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PAGE_LIMIT = 100
+TOKEN_LIFETIME_S = 21_600.0
+CALL_LIMITS = ((1.0, 4), (3600.0, 950))  # under 5 calls/s and 1000 calls/h, with a margin
+REFRESH_HOUR_UTC = 2  # references and schedules are refreshed nightly
+
+
+@dataclass(frozen=True)
+class ReferenceKind:
+    endpoint: str  # path below /mds-references/ and the recording label
+    type: str  # ReferenceRecord.type
+    resource: str
+    collection: str
+    item: str
+    code_field: str
+
+
+REFERENCE_KINDS: dict[str, ReferenceKind] = {
+    kind.endpoint: kind
+    for kind in (
+        ReferenceKind("countries", "country", "CountryResource", "Countries", "Country", "CountryCode"),
+        ReferenceKind("cities", "city", "CityResource", "Cities", "City", "CityCode"),
+        ReferenceKind("airports", "airport", "AirportResource", "Airports", "Airport", "AirportCode"),
+        ReferenceKind("airlines", "airline", "AirlineResource", "Airlines", "Airline", "AirlineID"),
+        ReferenceKind("aircraft", "aircraft", "AircraftResource", "AircraftSummaries", "AircraftSummary",
+                      "AircraftCode"),
+    )
+}
+
+
+# --- small helpers -------------------------------------------------------------------------
+def text(value: Any) -> str | None:
+    """A scalar that may come as a number or as ``{"$": ...}``."""
+    if isinstance(value, dict):
+        value = value.get("$")
+    return None if value is None else str(value)
+
+
+def names_by_language(names_node: Any) -> dict[str, str]:
+    """``Names.Name``: one ``{"@LanguageCode","$"}`` object or a list of them."""
+    names: dict[str, str] = {}
+    for name in as_list(names_node.get("Name") if isinstance(names_node, dict) else None):
+        if isinstance(name, dict) and name.get("$") is not None:
+            names[str(name.get("@LanguageCode", "")).lower()] = str(name["$"])
+    return names
+
+
+def pick_name(names: dict[str, str], language: str = "en") -> str | None:
+    """The name in ``language``, else English, else the first one given."""
+    return names.get(language) or names.get("en") or next(iter(names.values()), None)
+
+
+_DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def duration_minutes(iso: str) -> int:
+    """ISO-8601 duration as minutes: ``PT9H54M`` -> 594, ``P1DT2H5M`` -> 1565."""
+    match = _DURATION.match(iso.strip()) if isinstance(iso, str) else None
+    if match is None or iso.strip() in ("P", "PT"):
+        raise ValueError(f"not an ISO-8601 duration: {iso!r}")
+    days, hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
+    return int(round(days * 1440 + hours * 60 + minutes + seconds / 60))
+
+
+def processing_error(payload: Any) -> str | None:
+    """The API's error body ``{"ProcessingErrors": {"ProcessingError": ...}}`` as one line."""
+    if not isinstance(payload, dict) or "ProcessingErrors" not in payload:
+        return None
+    errors = as_list((payload["ProcessingErrors"] or {}).get("ProcessingError"))
+    parts = [
+        f"{e.get('@Type', 'Error')} {e.get('Code', '')}: {text(e.get('Description')) or ''}".strip()
+        for e in errors if isinstance(e, dict)
+    ]
+    return "; ".join(parts) or "ProcessingErrors without detail"
+
+
+def coordinate(node: Any) -> tuple[float | None, float | None]:
+    position = node.get("Position") if isinstance(node, dict) else None
+    coord = (position or {}).get("Coordinate") or {}
+    lat, lon = coord.get("Latitude"), coord.get("Longitude")
+    return (None if lat is None else float(lat)), (None if lon is None else float(lon))
+
+
+# --- reference data --------------------------------------------------------------------------
+def reference_items(kind: ReferenceKind, payload: Any) -> list[Any]:
+    resource = (payload or {}).get(kind.resource) or {}
+    return as_list((resource.get(kind.collection) or {}).get(kind.item))
+
+
+def next_offset(kind: ReferenceKind, payload: Any, offset: int, count: int) -> int | None:
+    """Offset of the next page, from ``Meta.Link[@Rel=next]``, else from ``TotalCount``; None at the end."""
+    meta = ((payload or {}).get(kind.resource) or {}).get("Meta") or {}
+    links = {link.get("@Rel"): link.get("@Href") for link in as_list(meta.get("Link")) if isinstance(link, dict)}
+    if links:
+        href = links.get("next")
+        if not href or count == 0:
+            return None
+        query = parse_qs(urlsplit(href).query)
+        return int(query["offset"][0]) if "offset" in query else offset + count
+    total = meta.get("TotalCount")
+    if total is not None and count > 0 and offset + count < int(total):
+        return offset + count
+    return None
+
+
+def reference_record(kind: ReferenceKind, item: dict[str, Any], fetched: float, source: Source) -> ReferenceRecord:
+    names = names_by_language(item.get("Names"))
+    latitude, longitude = coordinate(item)
+    airports = []
+    if kind.type == "city":
+        airports = [a for a in (text(code) for code in as_list((item.get("Airports") or {}).get("AirportCode"))) if a]
+    return ReferenceRecord(
+        source=source,
+        type=kind.type,  # type: ignore[arg-type]
+        code=text(item[kind.code_field]) or "",
+        name=pick_name(names),
+        names=names,
+        country_code=text(item.get("CountryCode")),
+        city_code=text(item.get("CityCode")),
+        latitude=latitude,
+        longitude=longitude,
+        location_type=text(item.get("LocationType")),
+        utc_offset=text(item.get("UtcOffset")),
+        timezone_id=text(item.get("TimeZoneId")),
+        airports=airports,
+        icao_code=text(item.get("AirlineID_ICAO")),
+        fetched_time=fetched,
+    )
+
+
+def parse_reference_page(kind: ReferenceKind, payload: Any, fetched: float, source: Source) -> Batch:
+    batch = Batch(LH_REFERENCE)
+    if (error := processing_error(payload)) is not None:
+        batch.reject(f"ProcessingErrors: {error}", payload, source, key=kind.type)
+        return batch
+    for item in reference_items(kind, payload):
+        try:
+            record = reference_record(kind, item, fetched, source)
+            if not record.code:
+                raise ValueError(f"empty {kind.code_field}")
+        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            batch.reject(f"invalid {kind.type}: {exc}".splitlines()[0], item, source)
+            continue
+        batch.add(record.key, record)
+    return batch
+
+
+# --- schedules -------------------------------------------------------------------------------
+def schedule_leg(flight: dict[str, Any]) -> ScheduleLeg:
+    departure, arrival = flight["Departure"], flight["Arrival"]
+    details = flight.get("Details") or {}
+    period = details.get("DatePeriod") or {}
+    return ScheduleLeg(
+        departure_airport=text(departure["AirportCode"]) or "",
+        departure_local=text(departure["ScheduledTimeLocal"]["DateTime"]) or "",
+        departure_terminal=text((departure.get("Terminal") or {}).get("Name")),
+        arrival_airport=text(arrival["AirportCode"]) or "",
+        arrival_local=text(arrival["ScheduledTimeLocal"]["DateTime"]) or "",
+        arrival_terminal=text((arrival.get("Terminal") or {}).get("Name")),
+        marketing_airline=text(flight["MarketingCarrier"]["AirlineID"]) or "",
+        flight_number=int(flight["MarketingCarrier"]["FlightNumber"]),
+        operating_airline=text((flight.get("OperatingCarrier") or {}).get("AirlineID")),
+        aircraft_code=text((flight.get("Equipment") or {}).get("AircraftCode")),
+        stops=int((details.get("Stops") or {}).get("StopQuantity") or 0),
+        days_of_operation=text(details.get("DaysOfOperation")),
+        effective=text(period.get("Effective")),
+        expiration=text(period.get("Expiration")),
+    )
+
+
+def parse_schedules(payload: Any, origin: str, destination: str, query_date: str, fetched: float,
+                    source: Source) -> Batch:
+    """``ScheduleResource.Schedule`` (object or list), each with ``Flight`` legs (object or list)."""
+    batch = Batch(LH_SCHEDULES)
+    key = f"{origin}-{destination}-{query_date}"
+    if (error := processing_error(payload)) is not None:
+        batch.reject(f"ProcessingErrors: {error}", payload, source, key=key)
+        return batch
+    for schedule in as_list(((payload or {}).get("ScheduleResource") or {}).get("Schedule")):
+        try:
+            legs = [schedule_leg(flight) for flight in as_list(schedule["Flight"])]
+            if not legs:
+                raise ValueError("schedule without flights")
+            duration = text(schedule["TotalJourney"]["Duration"]) or ""
+            journey = ScheduleJourney(
+                source=source,
+                origin=origin,
+                destination=destination,
+                query_date=query_date,
+                duration_iso=duration,
+                duration_minutes=duration_minutes(duration),
+                stops=len(legs) - 1 + sum(leg.stops for leg in legs),
+                flight_numbers=[f"{leg.marketing_airline}{leg.flight_number}" for leg in legs],
+                legs=legs,
+                days_of_operation=legs[0].days_of_operation,
+                effective=legs[0].effective,
+                expiration=legs[0].expiration,
+                fetched_time=fetched,
+            )
+        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            batch.reject(f"invalid schedule: {exc}".splitlines()[0], schedule, source, key=key)
+            continue
+        batch.add(journey.key, journey)
+    return batch
+
+
+def parse_routes(spec: str) -> list[tuple[str, str]]:
+    routes = []
+    for part in spec.split(","):
+        if part.strip():
+            origin, _, destination = part.strip().upper().partition("-")
+            if len(origin) != 3 or len(destination) != 3:
+                raise ValueError(f"route {part!r} is not ORIGIN-DESTINATION (IATA codes)")
+            routes.append((origin, destination))
+    return routes
+
+
+def seconds_to_next_refresh(now: float) -> float:
+    moment = datetime.fromtimestamp(now, UTC)
+    refresh = moment.replace(hour=REFRESH_HOUR_UTC, minute=0, second=0, microsecond=0)
+    if refresh <= moment:
+        refresh += timedelta(days=1)
+    return (refresh - moment).total_seconds()
+
+
+# --- clients -----------------------------------------------------------------------------------
+class LufthansaLive(SourceClient):
+    """Every page of every reference type, then schedules of the configured routes; nightly."""
+
+    name = "lufthansa"
+
+    def __init__(self, settings: Settings, clock: Clock, http: HttpClient | None = None,
+                 recorder: Recorder | None = None, today: date | None = None) -> None:
+        if settings.lufthansa_client_id is None or settings.lufthansa_client_secret is None:
+            raise ValueError("lufthansa live needs SKYRISK_LUFTHANSA_CLIENT_ID and SKYRISK_LUFTHANSA_CLIENT_SECRET")
+        self.clock = clock
+        self.http = http or HttpClient(clock)
+        self.recorder = recorder
+        self.base_url = settings.lufthansa_api_url.rstrip("/")
+        self.token = OAuthToken(self.http, f"{self.base_url}/oauth/token", settings.lufthansa_client_id,
+                                settings.lufthansa_client_secret, default_lifetime_s=TOKEN_LIFETIME_S)
+        self.limiter = RateLimiter(clock, CALL_LIMITS)
+        self.routes = parse_routes(settings.lufthansa_routes)
+        self.horizon_days = settings.lufthansa_horizon_days
+        self.today = today
+        self.calls = 0
+
+    def get(self, path: str, params: dict[str, Any] | None, record_as: str) -> tuple[int, Any, bytes]:
+        self.limiter.acquire()
+        response = self.http.request("GET", self.base_url + path, params=params, token=self.token,
+                                     headers={"Accept": "application/json"})
+        self.calls += 1
+        if self.recorder is not None:
+            self.recorder.save(record_as, response.content)
+        try:
+            return response.status_code, orjson.loads(response.content), response.content
+        except orjson.JSONDecodeError:
+            return response.status_code, None, response.content
+
+    def reference_batches(self, kind: ReferenceKind) -> Iterator[Batch]:
+        offset: int | None = 0
+        while offset is not None:
+            try:
+                status, payload, raw = self.get(f"/mds-references/{kind.endpoint}",
+                                                {"limit": PAGE_LIMIT, "offset": offset},
+                                                f"lufthansa.{kind.endpoint}.{offset}")
+            except HttpError as exc:
+                batch = Batch(LH_REFERENCE)
+                batch.reject(f"{kind.endpoint} offset {offset}: {exc}", exc.body, "live")
+                yield batch
+                return
+            if payload is None or (status != 200 and processing_error(payload) is None):
+                batch = Batch(LH_REFERENCE)
+                batch.reject(f"{kind.endpoint} offset {offset}: HTTP {status}", raw.decode(errors="replace"), "live")
+                yield batch
+                return
+            yield parse_reference_page(kind, payload, self.clock.now(), "live")
+            offset = next_offset(kind, payload, offset, len(reference_items(kind, payload)))
+
+    def schedule_batches(self) -> Iterator[Batch]:
+        first = self.today or datetime.fromtimestamp(self.clock.now(), UTC).date()
+        for origin, destination in self.routes:
+            for day in range(self.horizon_days):
+                query_date = (first + timedelta(days=day)).isoformat()
+                try:
+                    status, payload, raw = self.get(f"/operations/schedules/{origin}/{destination}/{query_date}",
+                                                    None, f"lufthansa.schedules.{origin}.{destination}.{query_date}")
+                except HttpError as exc:
+                    batch = Batch(LH_SCHEDULES)
+                    batch.reject(str(exc), exc.body, "live", key=f"{origin}-{destination}-{query_date}")
+                    yield batch
+                    continue
+                if payload is None:
+                    batch = Batch(LH_SCHEDULES)
+                    batch.reject(f"HTTP {status}, body is not JSON", raw.decode(errors="replace"), "live")
+                    yield batch
+                    continue
+                yield parse_schedules(payload, origin, destination, query_date, self.clock.now(), "live")
+
+    def batches(self) -> Iterator[Batch]:
+        while not self.clock.stopped:
+            try:
+                for kind in REFERENCE_KINDS.values():
+                    yield from self.reference_batches(kind)
+                yield from self.schedule_batches()
+            except Stopped:
+                return
+            self.clock.sleep(seconds_to_next_refresh(self.clock.now()))
+
+    def status(self) -> str:
+        return f"calls={self.calls} calls_left_hour={self.limiter.left()[3600.0]}"
+
+
+def replay_batch(stem: str, payload: Any, fetched: float, source: Source) -> Batch | None:
+    """A recorded response, told apart by its recording name: ``lufthansa.<endpoint>.<offset>`` or
+    ``lufthansa.schedules.<origin>.<destination>.<date>``."""
+    parts = stem.split(".")
+    if len(parts) >= 2 and parts[0] == "lufthansa" and parts[1] in REFERENCE_KINDS:
+        return parse_reference_page(REFERENCE_KINDS[parts[1]], payload, fetched, source)
+    if len(parts) == 5 and parts[:2] == ["lufthansa", "schedules"]:
+        return parse_schedules(payload, parts[2], parts[3], parts[4], fetched, source)
+    return None
+
+
+class LufthansaReplay(SourceClient):
+    """Recorded Lufthansa responses in recording order (reference data: no pacing)."""
+
+    name = "lufthansa"
+
+    def __init__(self, path: Path, clock: Clock, *, loop: bool = False) -> None:
+        self.files = [p for p in find_files(path, (".json", ".json.gz")) if parse_recording_name(p)]
+        self.clock = clock
+        self.loop = loop
+        self.responses = 0
+
+    def batches(self) -> Iterator[Batch]:
+        while True:
+            for path in self.files:
+                if self.clock.stopped:
+                    return
+                stem, fetched = parse_recording_name(path)  # type: ignore[misc]
+                raw = read_maybe_gzip(path)
+                try:
+                    payload = orjson.loads(raw)
+                except orjson.JSONDecodeError as exc:
+                    log.error("skipping %s: not JSON (%s)", path, exc)
+                    continue
+                batch = replay_batch(stem, payload, fetched, "replay")
+                if batch is None:
+                    log.error("skipping %s: not a Lufthansa recording name", path)
+                    continue
+                self.responses += 1
+                yield batch
+            if not self.loop or self.clock.stopped:
+                return
+
+    def status(self) -> str:
+        return f"responses={self.responses}"

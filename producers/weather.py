@@ -1,0 +1,206 @@
+"""Open-Meteo current weather over the grid: parser and the live / replay clients."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from producers.core import Batch, Clock, SourceClient, Stopped, as_list
+from producers.http import HttpClient, HttpError, RateLimiter, Recorder, parse_recording_name, read_maybe_gzip
+from producers.replay import ReplayPacer, find_files
+from skyrisk.contracts import WEATHER, WEATHER_VARIABLES, Source, WeatherObservation
+from skyrisk.geo import cell_center, cell_id, grid_cells
+from skyrisk.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Cell = tuple[str, float, float]  # (cell id, centre latitude, centre longitude)
+
+POLL_INTERVAL_S = 900.0  # current values change every 15 minutes (`current.interval`)
+CHUNK_LOCATIONS = 100
+# Free-tier limits, counted in locations: per minute, per hour (per day comes from the settings).
+LOCATION_LIMITS = ((60.0, 600), (3600.0, 5000))
+
+
+def observation_time(current: dict[str, Any], utc_offset_seconds: float) -> float:
+    """``current.time`` ("2026-11-21T10:15", local to the response's timezone) as epoch seconds UTC."""
+    local = datetime.fromisoformat(current["time"])
+    if local.tzinfo is None:
+        local = local.replace(tzinfo=UTC)
+    return local.timestamp() - utc_offset_seconds
+
+
+def error_reason(payload: Any) -> str | None:
+    if isinstance(payload, dict) and payload.get("error"):
+        return str(payload.get("reason") or "error without reason")
+    return None
+
+
+def parse_current_weather(
+    payload: Any,
+    cells: Sequence[Cell] | None,
+    grid_deg: float,
+    fetched_time: float,
+    source: Source,
+    shift_s: float = 0.0,
+) -> Batch:
+    """A forecast response (one object, or a list in request order) -> one message per cell.
+
+    ``cells`` are the requested points in request order; without them (replay of recordings) each
+    answer is placed in the grid cell holding the model point the API answered with.
+    """
+    batch = Batch(WEATHER)
+    if (reason := error_reason(payload)) is not None:
+        batch.reject(f"Open-Meteo error: {reason}", payload, source)
+        return batch
+    answers = as_list(payload)
+    if cells is not None and len(answers) != len(cells):
+        batch.reject(f"{len(answers)} answers for {len(cells)} requested points", payload, source)
+        return batch
+    for index, answer in enumerate(answers):
+        try:
+            model_lat, model_lon = answer.get("latitude"), answer.get("longitude")
+            if cells is not None:
+                cell, cell_lat, cell_lon = cells[index]
+            else:
+                cell = cell_id(model_lat, model_lon, grid_deg)
+                cell_lat, cell_lon = cell_center(cell, grid_deg)
+            current = answer["current"]
+            observation = WeatherObservation(
+                source=source,
+                cell_id=cell,
+                cell_latitude=cell_lat,
+                cell_longitude=cell_lon,
+                model_latitude=model_lat,
+                model_longitude=model_lon,
+                observation_time=observation_time(current, answer.get("utc_offset_seconds") or 0) + shift_s,
+                fetched_time=fetched_time + shift_s,
+                **{name: current.get(name) for name in WEATHER_VARIABLES},
+            )
+        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            batch.reject(f"invalid weather answer: {exc}".splitlines()[0], answer, source)
+            continue
+        batch.add(observation.cell_id, observation)
+    return batch
+
+
+def forecast_params(cells: Sequence[Cell]) -> dict[str, str]:
+    return {
+        "latitude": ",".join(f"{lat:.4f}" for _, lat, _ in cells),
+        "longitude": ",".join(f"{lon:.4f}" for _, _, lon in cells),
+        "current": ",".join(WEATHER_VARIABLES),
+    }
+
+
+def sweep_interval_s(locations: int, daily_locations: int) -> float:
+    """Seconds between grid sweeps: the 15-minute update, stretched to fit the daily location quota."""
+    return max(POLL_INTERVAL_S, 86_400 * locations / daily_locations)
+
+
+class WeatherLive(SourceClient):
+    """Sweeps the grid in multi-location chunks, paced by the per-minute/hour/day location limits."""
+
+    name = "weather"
+
+    def __init__(self, settings: Settings, clock: Clock, http: HttpClient | None = None,
+                 recorder: Recorder | None = None, chunk_locations: int = CHUNK_LOCATIONS) -> None:
+        self.clock = clock
+        self.http = http or HttpClient(clock)
+        self.recorder = recorder
+        self.url = settings.open_meteo_url
+        self.grid_deg = settings.weather_grid_deg
+        self.cells = grid_cells(settings.bbox, settings.weather_grid_deg)
+        self.chunks = [self.cells[i : i + chunk_locations] for i in range(0, len(self.cells), chunk_locations)]
+        self.limiter = RateLimiter(clock, (*LOCATION_LIMITS, (86_400.0, settings.open_meteo_daily_locations)))
+        self.interval = sweep_interval_s(len(self.cells), settings.open_meteo_daily_locations)
+        self.calls = 0
+        log.info("weather live: %d cells in %d requests, a sweep every %.0f s",
+                    len(self.cells), len(self.chunks), self.interval)
+
+    def fetch_chunk(self, cells: Sequence[Cell]) -> Batch:
+        self.limiter.acquire(len(cells))
+        try:
+            response = self.http.request("GET", self.url, params=forecast_params(cells))
+        except HttpError as exc:
+            batch = Batch(WEATHER)
+            batch.reject(str(exc), exc.body, "live")
+            return batch
+        self.calls += 1
+        fetched = self.clock.now()
+        if self.recorder is not None:
+            self.recorder.save("weather.current", response.content)
+        try:
+            payload = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            batch = Batch(WEATHER)
+            batch.reject(f"HTTP {response.status_code}, body is not JSON", response.text, "live")
+            return batch
+        if response.status_code != 200 and error_reason(payload) is None:
+            batch = Batch(WEATHER)
+            batch.reject(f"HTTP {response.status_code}", payload, "live")
+            return batch
+        return parse_current_weather(payload, cells, self.grid_deg, fetched, "live")
+
+    def batches(self) -> Iterator[Batch]:
+        while not self.clock.stopped:
+            started = self.clock.now()
+            try:
+                for chunk in self.chunks:
+                    yield self.fetch_chunk(chunk)
+            except Stopped:
+                return
+            self.clock.sleep(started + self.interval - self.clock.now())
+
+    def status(self) -> str:
+        left = self.limiter.left()
+        return f"calls={self.calls} locations_left_hour={left[3600.0]} day={left[86_400.0]}"
+
+
+class WeatherReplay(SourceClient):
+    """Recorded forecast responses, in recording order, placed by the model point's grid cell."""
+
+    name = "weather"
+
+    def __init__(self, path: Path, settings: Settings, clock: Clock, *, speed: float = 1.0, loop: bool = False,
+                 shift_to_now: bool = False) -> None:
+        self.files = find_files(path, (".json", ".json.gz"))
+        self.grid_deg = settings.weather_grid_deg
+        self.clock = clock
+        self.pacer = ReplayPacer(clock, speed)
+        self.loop = loop
+        self.shift_to_now = shift_to_now
+        self.responses = 0
+
+    def batches(self) -> Iterator[Batch]:
+        while True:
+            self.pacer.restart()
+            shift_s: float | None = None if self.shift_to_now else 0.0
+            for path in self.files:
+                if self.clock.stopped:
+                    return
+                recorded = parse_recording_name(path)
+                fetched = recorded[1] if recorded else path.stat().st_mtime
+                if shift_s is None:
+                    shift_s = self.clock.now() - fetched
+                self.pacer.wait_for(fetched)
+                self.responses += 1
+                try:
+                    payload = orjson.loads(read_maybe_gzip(path))
+                except orjson.JSONDecodeError as exc:
+                    batch = Batch(WEATHER)
+                    batch.reject(f"{path.name} is not JSON: {exc}", read_maybe_gzip(path).decode(errors="replace"),
+                                 "replay")
+                    yield batch
+                    continue
+                yield parse_current_weather(payload, None, self.grid_deg, fetched, "replay", shift_s)
+            if not self.loop or self.clock.stopped:
+                return
+
+    def status(self) -> str:
+        return f"responses={self.responses}"
