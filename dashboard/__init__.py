@@ -1,0 +1,1 @@
+"""The skyrisk web dashboard (Dash/Plotly): live map, route search, alerts, streams, pipeline, history."""

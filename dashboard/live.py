@@ -1,0 +1,415 @@
+"""Pure logic of the live map: snapshot arrays, filters, viewport culling, low-zoom aggregation.
+
+No I/O here. :class:`LiveSnapshot` holds ``flights_live`` as numpy columns (loaded by
+:mod:`dashboard.data`); :func:`map_traces` turns a snapshot, the user's filters and the
+visible viewport into the data arrays of the map's fixed traces, so the callback can send them
+as a ``Patch`` without touching the layout (zoom, pan and selection survive every refresh).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from _plotly_utils.utils import to_typed_array_spec
+
+from skyrisk.contracts import EnrichedState
+from skyrisk.risk import assess_risk, risk_category
+
+RISK_CATEGORIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
+PHASES: tuple[str, ...] = tuple(EnrichedState.model_fields["phase"].annotation.__args__)  # type: ignore[union-attr]
+RISK_COLOURS = {"LOW": "#2ca02c", "MEDIUM": "#ff9f1c", "HIGH": "#d62728"}
+PHASE_COLOURS = {"Ground": "#8c8c8c", "Takeoff/Landing": "#9467bd", "Climb/Descent": "#17becf", "Cruise": "#1f77b4"}
+ANOMALY_COLOURS = {"normal": "#6baed6", "anomaly": "#e377c2"}
+EMERGENCY_COLOUR = "#ff00ff"
+
+COLOUR_MODES: dict[str, tuple[tuple[str, str], ...]] = {
+    "risk": tuple(RISK_COLOURS.items()),
+    "phase": tuple(PHASE_COLOURS.items()),
+    "anomaly": tuple(ANOMALY_COLOURS.items()),
+}
+
+FEET_PER_METRE = 3.28084
+MAX_ALTITUDE_FT = 45_000
+# Above this many visible aircraft the map shows aggregated cells instead of single markers.
+MAX_INDIVIDUAL_MARKERS = 4_000
+# Heading ticks only when few enough aircraft are shown for them to be readable.
+MAX_HEADING_TICKS = 1_500
+CALLSIGN_SEARCH = re.compile(r"^[A-Z0-9]{1,8}$")
+
+
+# --- the snapshot -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """``flights_live`` as columns; categorical fields are small integer codes."""
+
+    icao24: np.ndarray  # str objects
+    callsign: np.ndarray  # str objects, "" when unknown
+    airline_icao: np.ndarray
+    latitude: np.ndarray  # float64
+    longitude: np.ndarray
+    altitude_m: np.ndarray  # float64, nan when unknown
+    true_track: np.ndarray  # float64, nan when unknown
+    risk: np.ndarray  # int8 index into RISK_CATEGORIES
+    phase: np.ndarray  # int8 index into PHASES
+    anomaly: np.ndarray  # bool
+    emergency: np.ndarray  # str objects, "" when none
+    on_ground: np.ndarray  # bool
+    loaded_at: float = 0.0
+
+    def __len__(self) -> int:
+        return len(self.icao24)
+
+    @classmethod
+    def empty(cls) -> LiveSnapshot:
+        return cls.from_documents([])
+
+    @classmethod
+    def from_documents(cls, documents: Iterable[Mapping[str, Any]], loaded_at: float = 0.0) -> LiveSnapshot:
+        docs = [d for d in documents if d.get("latitude") is not None and d.get("longitude") is not None]
+        risk_index = {name: i for i, name in enumerate(RISK_CATEGORIES)}
+        phase_index = {name: i for i, name in enumerate(PHASES)}
+
+        def strings(key: str) -> np.ndarray:
+            return np.array([d.get(key) or "" for d in docs], dtype=object)
+
+        def floats(key: str) -> np.ndarray:
+            return np.array([d.get(key) if d.get(key) is not None else np.nan for d in docs], dtype=np.float64)
+
+        return cls(
+            icao24=np.array([d.get("icao24") or d.get("_id") for d in docs], dtype=object),
+            callsign=np.array([(d.get("callsign") or "").strip().upper() for d in docs], dtype=object),
+            airline_icao=strings("airline_icao"),
+            latitude=floats("latitude"),
+            longitude=floats("longitude"),
+            altitude_m=floats("baro_altitude"),
+            true_track=floats("true_track"),
+            risk=np.array([risk_index.get(d.get("risk_category"), 0) for d in docs], dtype=np.int8),
+            phase=np.array([phase_index.get(d.get("phase"), 0) for d in docs], dtype=np.int8),
+            anomaly=np.array([bool(d.get("anomaly")) for d in docs], dtype=bool),
+            emergency=strings("emergency"),
+            on_ground=np.array([bool(d.get("on_ground")) for d in docs], dtype=bool),
+            loaded_at=loaded_at,
+        )
+
+    def index_of(self, icao24: str) -> int | None:
+        hits = np.flatnonzero(self.icao24 == icao24)
+        return int(hits[0]) if len(hits) else None
+
+
+# --- user input -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MapFilters:
+    """What the analyst asked to see; built only through :func:`parse_filters`."""
+
+    categories: frozenset[str] = frozenset(RISK_CATEGORIES)
+    phases: frozenset[str] = frozenset(PHASES)
+    anomalies_only: bool = False
+    altitude_ft: tuple[float, float] = (0.0, float(MAX_ALTITUDE_FT))
+    search: str = ""  # upper-case callsign or airline prefix
+
+
+def parse_filters(
+    categories: Any, phases: Any, anomalies_only: Any, altitude_ft: Any, search: Any
+) -> MapFilters:
+    """Validate raw browser values: unknown values are dropped, never passed on."""
+    cats = frozenset(c for c in (categories or []) if isinstance(c, str) and c in RISK_CATEGORIES)
+    phs = frozenset(p for p in (phases or []) if isinstance(p, str) and p in PHASES)
+    only = isinstance(anomalies_only, list | tuple) and "anomalies" in anomalies_only or anomalies_only is True
+    low, high = 0.0, float(MAX_ALTITUDE_FT)
+    if isinstance(altitude_ft, list | tuple) and len(altitude_ft) == 2:
+        try:
+            low, high = sorted(float(v) for v in altitude_ft)
+        except (TypeError, ValueError):
+            low, high = 0.0, float(MAX_ALTITUDE_FT)
+    text = search.strip().upper().replace(" ", "") if isinstance(search, str) else ""
+    return MapFilters(cats, phs, bool(only), (max(0.0, low), min(float(MAX_ALTITUDE_FT), high)),
+                      text if CALLSIGN_SEARCH.match(text) else "")
+
+
+@dataclass(frozen=True)
+class Viewport:
+    lat_min: float
+    lat_max: float
+    lon_min: float  # may be > lon_max when the view crosses the antimeridian
+    lon_max: float
+    zoom: float
+
+    @property
+    def whole_world(self) -> bool:
+        return self.lon_min == -180.0 and self.lon_max == 180.0
+
+
+WORLD = Viewport(-90.0, 90.0, -180.0, 180.0, 1.0)
+
+
+def viewport_from_relayout(relayout: Any, previous: Viewport = WORLD) -> Viewport:
+    """The visible box from a map's ``relayoutData`` (``map._derived.coordinates`` corners)."""
+    if not isinstance(relayout, Mapping):
+        return previous
+    corners = relayout.get("map._derived", {})
+    corners = corners.get("coordinates") if isinstance(corners, Mapping) else None
+    zoom = relayout.get("map.zoom", previous.zoom)
+    try:
+        zoom = float(zoom)
+        points = [(float(lon), float(lat)) for lon, lat in corners] if corners else []
+    except (TypeError, ValueError):
+        return previous
+    if len(points) != 4 or not all(map(math.isfinite, (c for p in points for c in p))):
+        return Viewport(previous.lat_min, previous.lat_max, previous.lon_min, previous.lon_max, zoom)
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    lat_min, lat_max = max(-90.0, min(lats)), min(90.0, max(lats))
+    lon_lo, lon_hi = min(lons), max(lons)
+    if lon_hi - lon_lo >= 360:
+        return Viewport(lat_min, lat_max, -180.0, 180.0, zoom)
+    # MapLibre reports unwrapped longitudes (e.g. 170..200); wrap them back into ±180.
+    wrap = lambda v: (v + 180.0) % 360.0 - 180.0  # noqa: E731
+    return Viewport(lat_min, lat_max, wrap(lon_lo), wrap(lon_hi), zoom)
+
+
+# --- selection --------------------------------------------------------------------------------
+def filter_mask(snapshot: LiveSnapshot, filters: MapFilters) -> np.ndarray:
+    """Aircraft passing the filters (emergencies pass every filter but the search)."""
+    mask = np.isin(snapshot.risk, [RISK_CATEGORIES.index(c) for c in filters.categories])
+    mask &= np.isin(snapshot.phase, [PHASES.index(p) for p in filters.phases])
+    if filters.anomalies_only:
+        mask &= snapshot.anomaly
+    low_m, high_m = (v / FEET_PER_METRE for v in filters.altitude_ft)
+    altitude = np.nan_to_num(snapshot.altitude_m, nan=0.0)
+    if filters.altitude_ft[1] < MAX_ALTITUDE_FT:
+        mask &= altitude <= high_m
+    mask &= altitude >= low_m
+    # An emergency is never hidden by a category, phase or altitude filter.
+    mask |= snapshot.emergency != ""
+    if filters.search:
+        callsigns = snapshot.callsign.astype(str)
+        mask &= np.char.startswith(callsigns, filters.search) | (snapshot.airline_icao.astype(str) == filters.search)
+    return mask
+
+
+def viewport_mask(snapshot: LiveSnapshot, view: Viewport) -> np.ndarray:
+    lat, lon = snapshot.latitude, snapshot.longitude
+    mask = (lat >= view.lat_min) & (lat <= view.lat_max)
+    if view.whole_world:
+        return mask
+    if view.lon_min <= view.lon_max:
+        return mask & (lon >= view.lon_min) & (lon <= view.lon_max)
+    return mask & ((lon >= view.lon_min) | (lon <= view.lon_max))
+
+
+@dataclass(frozen=True)
+class Counters:
+    shown: int
+    high: int
+    anomalies: int
+    emergencies: int
+    total: int
+
+
+def counters(snapshot: LiveSnapshot, mask: np.ndarray) -> Counters:
+    return Counters(
+        shown=int(mask.sum()),
+        high=int((mask & (snapshot.risk == RISK_CATEGORIES.index("HIGH"))).sum()),
+        anomalies=int((mask & snapshot.anomaly).sum()),
+        emergencies=int((mask & (snapshot.emergency != "")).sum()),
+        total=len(snapshot),
+    )
+
+
+# --- traces -----------------------------------------------------------------------------------
+def group_codes(snapshot: LiveSnapshot, colour_mode: str) -> np.ndarray:
+    """Per aircraft: the index of its colour group in ``COLOUR_MODES[colour_mode]``."""
+    if colour_mode == "phase":
+        return snapshot.phase.astype(np.int64)
+    if colour_mode == "anomaly":
+        return snapshot.anomaly.astype(np.int64)
+    return snapshot.risk.astype(np.int64)
+
+
+def aggregation_cell_deg(zoom: float) -> float:
+    """Cell edge so that a world view holds roughly 64 x 32 cells, halving per zoom level."""
+    return 360.0 / 64.0 / (2.0 ** max(0.0, zoom - 1.0))
+
+
+@dataclass
+class GroupData:
+    latitude: np.ndarray
+    longitude: np.ndarray
+    size: np.ndarray
+    hovertext: np.ndarray
+    icao24: np.ndarray
+
+
+@dataclass
+class MapTraces:
+    """Everything the map shows for one refresh; the layout is fixed by :func:`trace_names`."""
+
+    groups: list[GroupData]  # one per colour group of the mode
+    emergencies: GroupData
+    heading_lat: np.ndarray  # line segments separated by nan
+    heading_lon: np.ndarray
+    aggregated: bool
+    counters: Counters
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def _altitude_label(metres: float) -> str:
+    if not math.isfinite(metres):
+        return "altitude unknown"
+    return f"FL{round(metres * FEET_PER_METRE / 100):03d} ({metres:,.0f} m)"
+
+
+def _individual(snapshot: LiveSnapshot, idx: np.ndarray, size: float) -> GroupData:
+    hover = np.array(
+        [f"{snapshot.callsign[i] or snapshot.icao24[i]}<br>{_altitude_label(snapshot.altitude_m[i])}" for i in idx],
+        dtype=object,
+    )
+    return GroupData(
+        snapshot.latitude[idx].astype(np.float32),
+        snapshot.longitude[idx].astype(np.float32),
+        np.full(len(idx), size, dtype=np.uint8),
+        hover,
+        snapshot.icao24[idx],
+    )
+
+
+def _aggregate(
+    snapshot: LiveSnapshot, idx: np.ndarray, codes: np.ndarray, n_groups: int, cell_deg: float, colour_mode: str
+) -> list[GroupData]:
+    """Bin aircraft into square cells; each cell becomes one marker in its dominant group."""
+    rows = np.floor(snapshot.latitude[idx] / cell_deg).astype(np.int64)
+    cols = np.floor(snapshot.longitude[idx] / cell_deg).astype(np.int64)
+    cell_keys, inverse = np.unique(rows * 100_000 + cols, return_inverse=True)
+    n_cells = len(cell_keys)
+    count = np.bincount(inverse, minlength=n_cells)
+    lat = np.bincount(inverse, weights=snapshot.latitude[idx], minlength=n_cells) / count
+    lon = np.bincount(inverse, weights=snapshot.longitude[idx], minlength=n_cells) / count
+    per_group = np.bincount(inverse * n_groups + codes[idx], minlength=n_cells * n_groups).reshape(n_cells, n_groups)
+    if colour_mode == "phase":
+        cell_group = per_group.argmax(axis=1)  # the most common phase
+    else:
+        # Risk and anomaly codes are ordered by severity: a cell shows its worst member.
+        cell_group = n_groups - 1 - np.argmax(per_group[:, ::-1] > 0, axis=1)
+    high = per_group[:, RISK_CATEGORIES.index("HIGH")] if colour_mode == "risk" else None
+    size = np.clip(6 + 4 * np.log2(count), 6, 40).astype(np.uint8)
+    names = [name for name, _ in COLOUR_MODES[colour_mode]]
+    hover = np.array(
+        [
+            f"{count[c]} aircraft" + (f", {high[c]} HIGH" if high is not None else "")
+            + f"<br>mostly {names[per_group[c].argmax()]}"
+            for c in range(n_cells)
+        ],
+        dtype=object,
+    )
+    groups = []
+    for g in range(n_groups):
+        sel = np.flatnonzero(cell_group == g)
+        groups.append(
+            GroupData(lat[sel].astype(np.float32), lon[sel].astype(np.float32), size[sel], hover[sel],
+                      np.full(len(sel), "", dtype=object))
+        )
+    return groups
+
+
+def heading_ticks(snapshot: LiveSnapshot, idx: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """A short line from each aircraft along its track (nan-separated segments)."""
+    idx = idx[np.isfinite(snapshot.true_track[idx])]
+    # ~12 px on screen: a Web-Mercator degree of longitude is 512 * 2**zoom / 360 px wide,
+    # a degree of latitude is 1 / cos(latitude) times taller.
+    length_deg = 8.0 / (2.0 ** zoom)
+    track = np.radians(snapshot.true_track[idx])
+    lat0, lon0 = snapshot.latitude[idx], snapshot.longitude[idx]
+    lat1 = lat0 + length_deg * np.cos(track) * np.cos(np.radians(lat0))
+    lon1 = lon0 + length_deg * np.sin(track)
+    nan = np.full(len(idx), np.nan)
+    return (np.column_stack([lat0, lat1, nan]).ravel().astype(np.float32),
+            np.column_stack([lon0, lon1, nan]).ravel().astype(np.float32))
+
+
+def map_traces(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colour_mode: str) -> MapTraces:
+    """The data of every aircraft trace for the current filters and viewport."""
+    colour_mode = colour_mode if colour_mode in COLOUR_MODES else "risk"
+    n_groups = len(COLOUR_MODES[colour_mode])
+    passing = filter_mask(snapshot, filters)
+    visible = passing & viewport_mask(snapshot, view)
+    is_emergency = snapshot.emergency != ""
+    regular = np.flatnonzero(visible & ~is_emergency)
+    codes = group_codes(snapshot, colour_mode)
+    aggregated = len(regular) > MAX_INDIVIDUAL_MARKERS
+    if aggregated:
+        groups = _aggregate(snapshot, regular, codes, n_groups, aggregation_cell_deg(view.zoom), colour_mode)
+        heading_lat = heading_lon = np.array([], dtype=np.float32)
+    else:
+        groups = [_individual(snapshot, regular[codes[regular] == g], 8) for g in range(n_groups)]
+        ticks = regular if len(regular) <= MAX_HEADING_TICKS else regular[:0]
+        heading_lat, heading_lon = heading_ticks(snapshot, ticks, view.zoom)
+    emergencies = _individual(snapshot, np.flatnonzero(visible & is_emergency), 16)
+    emergencies.hovertext = np.array(
+        [f"{h}<br><b>EMERGENCY {e}</b>" for h, e in zip(emergencies.hovertext, snapshot.emergency[visible & is_emergency])],
+        dtype=object,
+    )
+    return MapTraces(groups, emergencies, heading_lat, heading_lon, aggregated, counters(snapshot, visible))
+
+
+def trace_names(colour_mode: str) -> list[str]:
+    """The fixed trace order of the map figure (weather, trail, heading, groups, emergencies)."""
+    return ["weather", "trail", "heading"] + [name for name, _ in COLOUR_MODES[colour_mode]] + [
+        "emergency halo", "emergency", "selected"]
+
+
+def typed(values: np.ndarray) -> Any:
+    """A numpy array as plotly.js's base64 typed-array spec (compact and fast to decode)."""
+    return to_typed_array_spec(np.ascontiguousarray(values)) if len(values) else []
+
+
+def trace_data_updates(traces: MapTraces) -> dict[int, dict[str, Any]]:
+    """Per trace index: the data properties to set (the callback turns these into a Patch)."""
+    updates: dict[int, dict[str, Any]] = {
+        2: {"lat": typed(traces.heading_lat), "lon": typed(traces.heading_lon)},
+    }
+    first_group = 3
+    for offset, group in enumerate([*traces.groups, traces.emergencies, traces.emergencies]):
+        updates[first_group + offset] = {
+            "lat": typed(group.latitude),
+            "lon": typed(group.longitude),
+            "hovertext": group.hovertext.tolist(),
+            "customdata": group.icao24.tolist(),
+        }
+        if offset < len(traces.groups):
+            updates[first_group + offset]["marker.size"] = typed(group.size)
+    return updates
+
+
+# --- weather layer ----------------------------------------------------------------------------
+WEATHER_LAYER_INPUTS = ("weather_code", "wind_gusts_10m", "visibility")  # thunderstorm, gusts, visibility
+
+
+def weather_hazard(observation: Mapping[str, Any]) -> tuple[int, str]:
+    """The cell's hazard score and factors for the layer, by the shared risk rules (0 = none)."""
+    assessment = assess_risk({k: observation.get(k) for k in WEATHER_LAYER_INPUTS})
+    return assessment.score, ", ".join(assessment.factors)
+
+
+def weather_cells(observations: Sequence[Mapping[str, Any]], size_deg: float) -> dict[str, Any]:
+    """Cells with a hazard as a GeoJSON FeatureCollection plus their scores (choropleth input)."""
+    features, ids, scores, texts = [], [], [], []
+    for obs in observations:
+        score, factors = weather_hazard(obs)
+        cell = obs.get("cell_id")
+        if score <= 0 or not isinstance(cell, str):
+            continue
+        row, col = (int(p) for p in cell.split(":"))
+        lat0, lon0 = row * size_deg, col * size_deg
+        ring = [[lon0, lat0], [lon0 + size_deg, lat0], [lon0 + size_deg, lat0 + size_deg], [lon0, lat0 + size_deg],
+                [lon0, lat0]]
+        features.append({"type": "Feature", "id": cell, "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        ids.append(cell)
+        scores.append(score)
+        texts.append(f"cell {cell}: {factors} ({risk_category(score)})")
+    return {"geojson": {"type": "FeatureCollection", "features": features}, "locations": ids, "z": scores,
+            "text": texts}

@@ -1,0 +1,81 @@
+"""Pipeline: the streaming job's progress over time and the nightly batch runs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, dcc, html
+
+from dashboard.components import GRAPH_LAYOUT, page_header, table, utc
+from dashboard.data import DashboardData
+
+PROGRESS_POINTS = 300
+RUN_COLUMNS = [("day", "Day"), ("status", "Status"), ("started", "Started (UTC)"), ("duration", "Duration"),
+               ("rows", "Rows"), ("error", "Error")]
+
+
+def watermark_delay_s(progress: dict[str, Any]) -> float | None:
+    """Seconds between the batch time and the event-time watermark (how far events lag)."""
+    text = progress.get("watermark")
+    if not text:
+        return None
+    try:
+        mark = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if mark.tzinfo is None:
+        mark = mark.replace(tzinfo=timezone.utc)
+    return progress["timestamp"] - mark.timestamp()
+
+
+def progress_figures(progress: list[dict[str, Any]]) -> dict[str, go.Figure]:
+    times = [datetime.fromtimestamp(p["timestamp"], timezone.utc) for p in progress]
+
+    def figure(title: str, series: dict[str, list[Any]], unit: str) -> go.Figure:
+        fig = go.Figure([go.Scatter(x=times, y=values, name=name, mode="lines+markers") for name, values in series.items()])
+        fig.update_layout(**GRAPH_LAYOUT, title=title, yaxis_title=unit)
+        return fig
+
+    return {
+        "rates": figure("Input vs processed rate", {
+            "input rows/s": [p.get("input_rows_per_second") for p in progress],
+            "processed rows/s": [p.get("processed_rows_per_second") for p in progress]}, "rows/s"),
+        "duration": figure("Batch duration", {"duration": [p.get("batch_duration_ms") for p in progress]}, "ms"),
+        "watermark": figure("Watermark delay", {"delay": [watermark_delay_s(p) for p in progress]}, "s"),
+        "rejects": figure("Rejected records per batch", {
+            "rejects": [sum((p.get("rejects") or {}).values()) for p in progress]}, "records"),
+    }
+
+
+def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"day": r.get("day"), "status": r.get("status"), "started": utc(r.get("started_at")),
+             "duration": "-" if r.get("duration_s") is None else f"{r['duration_s']:.0f} s",
+             "rows": ", ".join(f"{k} {v:,}" for k, v in (r.get("rows") or {}).items()),
+             "error": r.get("error") or ""} for r in runs]
+
+
+def layout(**_query: Any) -> html.Div:
+    graphs = [dcc.Graph(id=f"progress-{name}") for name in ("rates", "duration", "watermark", "rejects")]
+    return html.Div(
+        [
+            page_header("Pipeline", "Streaming micro-batches over time and the nightly batch runs."),
+            html.Div(graphs, className="grid-2"),
+            html.H3("Batch runs"),
+            table("batch-run-table", RUN_COLUMNS),
+            dcc.Interval(id="pipeline-tick", interval=10_000),
+        ]
+    )
+
+
+def register(app: dash.Dash, data: DashboardData) -> None:
+    dash.register_page(__name__, path="/pipeline", name="Pipeline", title="skyrisk · pipeline", order=4,
+                       layout=layout)
+
+    @app.callback([Output(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
+                  + [Output("batch-run-table", "data")], Input("pipeline-tick", "n_intervals"))
+    def refresh_pipeline(_: Any) -> list[Any]:
+        figures = progress_figures(data.stream_progress(PROGRESS_POINTS))
+        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [run_rows(data.batch_runs(50))]

@@ -1,0 +1,130 @@
+"""Route search: Lufthansa journeys between two airports/cities on a date (and back)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from dashboard import inputs
+from dashboard.components import message, page_header, table
+from dashboard.data import DashboardData
+from dashboard.routes import JourneyRow, journey_rows
+
+RESULT_COLUMNS = [
+    ("flights", "Flight(s)"), ("departure_date", "Departure date"), ("departure_time", "Dep. (local)"),
+    ("arrival_date", "Arrival date"), ("arrival_time", "Arr. (local)"), ("duration", "Duration"),
+    ("stops", "Stops / connections"), ("aircraft", "Aircraft"), ("days", "Days of operation"),
+    ("live", "Live"),
+]
+
+
+def location_label(reference: dict[str, Any], code: str) -> str:
+    """``Frankfurt/Main International (FRA)``; a city code gets the city's name."""
+    record = reference["airports"].get(code) or reference["cities"].get(code) or {}
+    return f"{record.get('name') or code} ({code})"
+
+
+def origin_options(reference: dict[str, Any]) -> list[dict[str, str]]:
+    options = [{"label": location_label(reference, code), "value": code} for code in reference["routes"]]
+    return sorted(options, key=lambda o: o["label"])
+
+
+def destination_options(reference: dict[str, Any], origin: str | None) -> list[dict[str, str]]:
+    destinations = reference["routes"].get(origin, []) if origin else []
+    return sorted(({"label": location_label(reference, c), "value": c} for c in destinations), key=lambda o: o["label"])
+
+
+def search(data: DashboardData, origin: Any, destination: Any, day: Any) -> tuple[list[JourneyRow], str | None]:
+    """Validated search: (rows, error). Codes must be known route endpoints; the date a real date."""
+    reference = data.reference()
+    origin_code = inputs.location_code(origin, reference["routes"].keys())
+    if origin_code is None:
+        return [], "Choose a departure airport from the list."
+    destination_code = inputs.location_code(destination, reference["routes"][origin_code])
+    if destination_code is None:
+        return [], "Choose a destination served from that airport."
+    when = inputs.day(day)
+    if when is None:
+        return [], "Choose a valid departure date."
+    return journey_rows(data.schedules(origin_code, destination_code, when), reference["icao_of_airline"]), None
+
+
+def airborne_callsigns(data: DashboardData) -> dict[str, str]:
+    """Callsign -> icao24 of every airborne live aircraft (for the "on the map" links)."""
+    snapshot = data.live_snapshot()
+    return {c: i for c, i, ground in zip(snapshot.callsign, snapshot.icao24, snapshot.on_ground) if c and not ground}
+
+
+def layout(**_query: Any) -> html.Div:
+    today = datetime.now(timezone.utc).date().isoformat()
+    return html.Div(
+        [
+            page_header("Route search", "Lufthansa scheduled journeys between two airports or cities."),
+            html.Div(
+                [
+                    html.Div([html.Label("From"), dcc.Dropdown(id="route-from", placeholder="Departure airport")],
+                             className="field wide"),
+                    html.Div([html.Label("To"), dcc.Dropdown(id="route-to", placeholder="Destination")],
+                             className="field wide"),
+                    html.Div([html.Label("Departure date"), dcc.DatePickerSingle(id="route-date", date=today,
+                                                                                 display_format="YYYY-MM-DD")],
+                             className="field"),
+                    html.Div([html.Label("Return date (optional)"),
+                              dcc.DatePickerSingle(id="route-return", display_format="YYYY-MM-DD", clearable=True)],
+                             className="field"),
+                    html.Button("Search", id="route-search", n_clicks=0, className="button"),
+                ],
+                className="form-row",
+            ),
+            html.Div(id="route-outbound"),
+            html.Div(id="route-inbound"),
+        ]
+    )
+
+
+def results_block(title: str, rows: list[JourneyRow], error: str | None, airborne: dict[str, str],
+                  block_id: str) -> list[Any]:
+    if error:
+        return [html.H3(title), message(error, "warning")]
+    if not rows:
+        return [html.H3(title), message("No flights found for this route and date.", "empty")]
+    result = table(f"{block_id}-table", RESULT_COLUMNS, markdown=("live",))
+    result.data = [row.as_table_row(airborne) for row in rows]
+    return [html.H3(f"{title}: {len(rows)} journey{'s' if len(rows) > 1 else ''}"), result]
+
+
+def register(app: dash.Dash, data: DashboardData) -> None:
+    dash.register_page(__name__, path="/routes", name="Route search", title="skyrisk · route search", order=1,
+                       layout=layout)
+
+    @app.callback(Output("route-from", "options"), Input("route-from", "id"))
+    def fill_origins(_: Any) -> list[dict[str, str]]:
+        return origin_options(data.reference())
+
+    @app.callback(Output("route-to", "options"), Output("route-to", "value"), Input("route-from", "value"),
+                  State("route-to", "value"))
+    def fill_destinations(origin: Any, current: Any) -> tuple[list[dict[str, str]], Any]:
+        reference = data.reference()
+        origin_code = inputs.location_code(origin, reference["routes"].keys())
+        options = destination_options(reference, origin_code)
+        return options, current if any(o["value"] == current for o in options) else None
+
+    @app.callback(Output("route-outbound", "children"), Output("route-inbound", "children"),
+                  Input("route-search", "n_clicks"), State("route-from", "value"), State("route-to", "value"),
+                  State("route-date", "date"), State("route-return", "date"), prevent_initial_call=True)
+    def run_search(_: int, origin: Any, destination: Any, departure: Any, back: Any) -> tuple[Any, Any]:
+        airborne = airborne_callsigns(data)
+        rows, error = search(data, origin, destination, departure)
+        outbound = results_block("Outbound", rows, error, airborne, "route-outbound")
+        if back in (None, "") or error:
+            return outbound, []
+        return_day = inputs.day(back)
+        departure_day = inputs.day(departure)
+        if return_day is None or (departure_day is not None and return_day < departure_day):
+            return outbound, results_block("Return", [], "The return date must be on or after departure.", {}, "r")
+        rows_back, error_back = search(data, destination, origin, back)
+        return outbound, results_block("Return", rows_back, error_back, airborne, "route-inbound")
+
