@@ -147,6 +147,21 @@ class Viewport:
 WORLD = Viewport(-90.0, 90.0, -180.0, 180.0, 1.0)
 
 
+def viewport_around(lat: float, lon: float, zoom: float, width_px: int = 1600, height_px: int = 1000) -> Viewport:
+    """A generous box around a centre before the browser reports the real one (Web Mercator:
+    360° of longitude span 512 * 2**zoom px; latitude approximated at the centre)."""
+    half_lon = width_px / 2 * 360.0 / (512 * 2.0 ** zoom)
+    half_lat = height_px / 2 * 360.0 / (512 * 2.0 ** zoom) * math.cos(math.radians(lat))
+    if half_lon >= 180:
+        return Viewport(-90.0, 90.0, -180.0, 180.0, zoom)
+    return Viewport(max(-90.0, lat - half_lat), min(90.0, lat + half_lat), wrap_longitude(lon - half_lon),
+                    wrap_longitude(lon + half_lon), zoom)
+
+
+def wrap_longitude(lon: float) -> float:
+    return (lon + 180.0) % 360.0 - 180.0 if not -180.0 <= lon <= 180.0 else lon
+
+
 def viewport_from_relayout(relayout: Any, previous: Viewport = WORLD) -> Viewport:
     """The visible box from a map's ``relayoutData`` (``map._derived.coordinates`` corners)."""
     if not isinstance(relayout, Mapping):
@@ -168,8 +183,7 @@ def viewport_from_relayout(relayout: Any, previous: Viewport = WORLD) -> Viewpor
     if lon_hi - lon_lo >= 360:
         return Viewport(lat_min, lat_max, -180.0, 180.0, zoom)
     # MapLibre reports unwrapped longitudes (e.g. 170..200); wrap them back into ±180.
-    wrap = lambda v: (v + 180.0) % 360.0 - 180.0  # noqa: E731
-    return Viewport(lat_min, lat_max, wrap(lon_lo), wrap(lon_hi), zoom)
+    return Viewport(lat_min, lat_max, wrap_longitude(lon_lo), wrap_longitude(lon_hi), zoom)
 
 
 # --- selection --------------------------------------------------------------------------------

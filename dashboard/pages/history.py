@@ -77,8 +77,8 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(
         [
             page_header("History", "Daily statistics from the nightly batch, and the replay of a past flight."),
-            html.Div([html.Label("Day"), dcc.Dropdown(id="history-day", placeholder="newest day")],
-                     className="field"),
+            html.Div(html.Div([html.Label("Day"), dcc.Dropdown(id="history-day", placeholder="newest day")],
+                              className="field"), className="form-row"),
             html.Div([dcc.Graph(id=f"history-{name}") for name in STAT_GRAPHS], className="grid-2"),
             html.H3("Replay a flight"),
             html.Div(

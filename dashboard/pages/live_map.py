@@ -33,6 +33,7 @@ from dashboard.live import (
     parse_filters,
     trace_names,
     trace_data_updates,
+    viewport_around,
     viewport_from_relayout,
     weather_cells,
 )
@@ -150,12 +151,12 @@ def make_layout(data: DashboardData) -> Any:
         selected = inputs.icao24(icao24)
         center, zoom = _initial_view(data, data.live_snapshot(), selected)
         figure = build_figure("risk", center, zoom, online_tiles_reachable())
-        return _page(figure, selected)
+        return _page(figure, selected, viewport_around(center["lat"], center["lon"], zoom))
 
     return layout
 
 
-def _page(figure: go.Figure, selected: str | None) -> html.Div:
+def _page(figure: go.Figure, selected: str | None, view: Viewport) -> html.Div:
     return html.Div(
         [
             html.Div(id="live-counters", className="counters"),
@@ -171,7 +172,7 @@ def _page(figure: go.Figure, selected: str | None) -> html.Div:
             ),
             dcc.Interval(id="live-tick", interval=REFRESH_MS),
             dcc.Store(id="selected-aircraft", data=selected),
-            dcc.Store(id="map-viewport"),
+            dcc.Store(id="map-viewport", data=view.__dict__),
         ]
     )
 

@@ -32,8 +32,10 @@ def origin_options(reference: dict[str, Any]) -> list[dict[str, str]]:
     return sorted(options, key=lambda o: o["label"])
 
 
-def destination_options(reference: dict[str, Any], origin: str | None) -> list[dict[str, str]]:
-    destinations = reference["routes"].get(origin, []) if origin else []
+def destination_options(reference: dict[str, Any], origin: Any) -> list[dict[str, str]]:
+    """Destinations served from ``origin`` (an unknown or malformed origin has none)."""
+    origin_code = inputs.location_code(origin, reference["routes"].keys())
+    destinations = reference["routes"][origin_code] if origin_code else []
     return sorted(({"label": location_label(reference, c), "value": c} for c in destinations), key=lambda o: o["label"])
 
 
@@ -107,9 +109,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     @app.callback(Output("route-to", "options"), Output("route-to", "value"), Input("route-from", "value"),
                   State("route-to", "value"))
     def fill_destinations(origin: Any, current: Any) -> tuple[list[dict[str, str]], Any]:
-        reference = data.reference()
-        origin_code = inputs.location_code(origin, reference["routes"].keys())
-        options = destination_options(reference, origin_code)
+        options = destination_options(data.reference(), origin)
         return options, current if any(o["value"] == current for o in options) else None
 
     @app.callback(Output("route-outbound", "children"), Output("route-inbound", "children"),

@@ -1,0 +1,165 @@
+"""The live map's pure logic: filters, viewport culling, aggregation, counters, patch payloads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dashboard.live import (
+    MAX_INDIVIDUAL_MARKERS,
+    WORLD,
+    LiveSnapshot,
+    Viewport,
+    filter_mask,
+    map_traces,
+    parse_filters,
+    trace_data_updates,
+    viewport_from_relayout,
+    weather_cells,
+)
+from tests.dashboard import seed
+
+ALL_PHASES = ["Ground", "Takeoff/Landing", "Climb/Descent", "Cruise"]
+
+
+@pytest.fixture
+def snapshot() -> LiveSnapshot:
+    return LiveSnapshot.from_documents(seed.flights_live())
+
+
+def shown_callsigns(snapshot: LiveSnapshot, filters) -> set[str]:
+    return set(snapshot.callsign[filter_mask(snapshot, filters)])
+
+
+def test_default_filters_show_every_aircraft(snapshot):
+    filters = parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], "")
+    assert shown_callsigns(snapshot, filters) == {a[1] for a in seed.AIRCRAFT}
+
+
+def test_category_filter_keeps_emergencies_visible(snapshot):
+    filters = parse_filters(["HIGH"], ALL_PHASES, [], [0, 45_000], "")
+    # DLH123 is the HIGH one; EZY77 is MEDIUM but squawks 7700 and must never be hidden.
+    assert shown_callsigns(snapshot, filters) == {"DLH123", "EZY77"}
+
+
+def test_phase_anomaly_and_altitude_filters(snapshot):
+    assert shown_callsigns(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ["Ground"], [], [0, 45_000], "")) == {
+        "BAW45", "EZY77"}
+    assert shown_callsigns(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, ["anomalies"], [0, 45_000],
+                                                   "")) == {"AFR1234", "EZY77"}
+    # 30,000-45,000 ft = 9,144-13,716 m: the three cruisers above 9,800 m, plus the emergency.
+    assert shown_callsigns(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [30_000, 45_000],
+                                                   "")) == {"DLH400", "AFR1234", "RYR9", "EZY77"}
+
+
+def test_search_by_callsign_prefix_or_airline(snapshot):
+    everything = (["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000])
+    assert shown_callsigns(snapshot, parse_filters(*everything, "dlh")) == {"DLH400", "DLH123"}
+    assert shown_callsigns(snapshot, parse_filters(*everything, "DLH4")) == {"DLH400"}
+
+
+@pytest.mark.parametrize("hostile", [{"$ne": None}, ".*", "DLH|AFR", ["DLH"], "A" * 40, 42])
+def test_hostile_search_text_is_ignored(hostile):
+    filters = parse_filters(["LOW"], ["Cruise"], [], [0, 45_000], hostile)
+    assert filters.search == ""
+
+
+def test_unknown_categories_and_phases_are_dropped():
+    filters = parse_filters(["HIGH", {"$gt": ""}, "EXTREME"], ["Cruise", "Hover"], "yes", ["a", 3], None)
+    assert filters.categories == frozenset({"HIGH"})
+    assert filters.phases == frozenset({"Cruise"})
+    assert filters.anomalies_only is False
+    assert filters.altitude_ft == (0.0, 45_000.0)
+
+
+def test_viewport_from_map_relayout_corners():
+    relayout = {"map.center": {"lon": 8, "lat": 50}, "map.zoom": 6.5,
+                "map._derived": {"coordinates": [[3.0, 53.0], [13.0, 53.0], [13.0, 47.0], [3.0, 47.0]]}}
+    assert viewport_from_relayout(relayout) == Viewport(47.0, 53.0, 3.0, 13.0, 6.5)
+
+
+def test_viewport_across_the_antimeridian_keeps_both_sides():
+    relayout = {"map.zoom": 4, "map._derived": {"coordinates": [[170.0, 10.0], [200.0, 10.0], [200.0, -10.0],
+                                                                 [170.0, -10.0]]}}
+    view = viewport_from_relayout(relayout)
+    snap = LiveSnapshot.from_documents([
+        {"icao24": "aaaaaa", "latitude": 0.0, "longitude": 175.0},
+        {"icao24": "bbbbbb", "latitude": 0.0, "longitude": -170.0},
+        {"icao24": "cccccc", "latitude": 0.0, "longitude": 0.0},
+    ])
+    traces = map_traces(snap, parse_filters(["LOW"], ALL_PHASES, [], [0, 45_000], ""), view, "risk")
+    assert sorted(traces.groups[0].icao24) == ["aaaaaa", "bbbbbb"]
+
+
+def test_viewport_ignores_garbage_relayout():
+    assert viewport_from_relayout({"map._derived": {"coordinates": "x"}}) == WORLD
+    assert viewport_from_relayout(None) == WORLD
+
+
+def test_regional_view_sends_only_the_aircraft_inside(snapshot):
+    germany = Viewport(47.0, 55.0, 5.0, 15.0, 6.0)
+    traces = map_traces(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""),
+                        germany, "risk")
+    sent = {icao for group in traces.groups for icao in group.icao24}
+    assert sent == {"3c6444", "3c4b26"}  # DLH400 and DLH123
+    assert traces.counters.shown == 2 and traces.counters.high == 1
+
+
+def many_aircraft(n: int, seed_value: int = 7) -> LiveSnapshot:
+    rng = np.random.default_rng(seed_value)
+    docs = [{"icao24": f"{i:06x}", "callsign": f"TST{i}", "latitude": float(lat), "longitude": float(lon),
+             "risk_category": cat, "phase": "Cruise", "baro_altitude": 10_000.0}
+            for i, (lat, lon, cat) in enumerate(zip(rng.uniform(35, 62, n), rng.uniform(-12, 32, n),
+                                                   rng.choice(["LOW", "MEDIUM", "HIGH"], n, p=[0.8, 0.15, 0.05])))]
+    return LiveSnapshot.from_documents(docs)
+
+
+def test_world_view_of_many_aircraft_is_aggregated_and_keeps_the_total():
+    snap = many_aircraft(MAX_INDIVIDUAL_MARKERS + 1000)
+    traces = map_traces(snap, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""), WORLD, "risk")
+    assert traces.aggregated
+    markers = sum(len(g.latitude) for g in traces.groups)
+    assert 0 < markers < MAX_INDIVIDUAL_MARKERS
+    # Every aircraft is counted in exactly one cell: the hover texts add up to the total.
+    counted = sum(int(text.split(" ")[0]) for g in traces.groups for text in g.hovertext)
+    assert counted == len(snap)
+
+
+def test_aggregated_cell_takes_the_colour_of_its_worst_aircraft():
+    docs = [{"icao24": f"{i:06x}", "latitude": 50.01, "longitude": 8.01, "risk_category": "LOW"}
+            for i in range(MAX_INDIVIDUAL_MARKERS + 1)]
+    docs[0]["risk_category"] = "HIGH"
+    snap = LiveSnapshot.from_documents(docs)
+    traces = map_traces(snap, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""), WORLD, "risk")
+    assert [len(g.latitude) for g in traces.groups] == [0, 0, 1]
+    assert traces.groups[2].hovertext[0].startswith(f"{MAX_INDIVIDUAL_MARKERS + 1} aircraft, 1 HIGH")
+
+
+def test_emergencies_are_never_aggregated():
+    docs = [{"icao24": f"{i:06x}", "latitude": 50.0, "longitude": 8.0, "risk_category": "LOW"}
+            for i in range(MAX_INDIVIDUAL_MARKERS + 10)]
+    docs[5]["emergency"] = "7500 hijack"
+    traces = map_traces(LiveSnapshot.from_documents(docs),
+                        parse_filters(["LOW"], ALL_PHASES, [], [0, 45_000], ""), WORLD, "risk")
+    assert traces.aggregated and list(traces.emergencies.icao24) == [f"{5:06x}"]
+    assert "7500 hijack" in traces.emergencies.hovertext[0]
+
+
+def test_patch_payload_carries_typed_arrays_for_each_fixed_trace(snapshot):
+    traces = map_traces(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""), WORLD,
+                        "phase")
+    updates = trace_data_updates(traces)
+    # heading (2), four phase groups (3-6), emergency halo and emergency (7, 8)
+    assert sorted(updates) == [2, 3, 4, 5, 6, 7, 8]
+    cruise = updates[6]
+    assert set(cruise["lat"]) == {"dtype", "bdata"}
+    assert sorted(cruise["customdata"]) == ["39856a", "3c6444", "4d2222"]
+    assert updates[8]["customdata"] == ["4ca123"]
+
+
+def test_weather_layer_marks_only_hazardous_cells():
+    layer = weather_cells(seed.weather_latest(), 0.5)
+    assert layer["locations"] == ["97:22"]
+    assert "thunderstorm" in layer["text"][0]
+    ring = layer["geojson"]["features"][0]["geometry"]["coordinates"][0]
+    assert ring[0] == [11.0, 48.5] and ring[2] == [11.5, 49.0]
