@@ -293,7 +293,10 @@ class TrafficSimulator:
         if rng.random() < self.emergency_rate:
             self.squawk[i] = str(rng.choice(EMERGENCY_SQUAWKS, p=EMERGENCY_WEIGHTS))
         else:
-            self.squawk[i] = "".join(str(d) for d in rng.integers(0, 8, 4))
+            code = EMERGENCY_SQUAWKS[0]
+            while code in EMERGENCY_SQUAWKS:
+                code = "".join(str(d) for d in rng.integers(0, 8, 4))
+            self.squawk[i] = code
         self.flights_started += 1
 
     def _profile(self, flown: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -337,14 +340,15 @@ class TrafficSimulator:
         height, gradient = self._profile(self.flown_m)
         waiting = self.ground_wait_s > 0
         velocity = np.where(waiting, np.where(self.ground_wait_s < 90, TAXI_SPEED, 0.0), self._speed(height))
-        vertical = np.where(waiting, 0.0, gradient * velocity)
+        on_ground = height < 5.0
+        vertical = np.where(on_ground, 0.0, gradient * velocity)
         # Erratic flights report an extreme climb/descent and speed (what the anomaly detector must catch).
         swing = np.sin(self.time / 15.0 + np.arange(self.n))
-        vertical = np.where(self.erratic & ~waiting, np.sign(swing) * (35 + 35 * np.abs(swing)), vertical)
-        velocity = np.where(self.erratic & ~waiting, velocity * 1.6, velocity)
+        vertical = np.where(self.erratic & ~on_ground, np.sign(swing) * (35 + 35 * np.abs(swing)), vertical)
+        velocity = np.where(self.erratic & ~on_ground, velocity * 1.6, velocity)
         field = np.where(f < 0.5, self.airport_elevation[self.origin], self.airport_elevation[self.destination])
-        baro = field + height
-        on_ground = height < 5.0
+        # Near the ground the altimeter reads field elevation + height; at cruise it reads the flight level.
+        baro = height + field * (1.0 - np.clip(height / self.cruise_alt_m, 0.0, 1.0))
 
         lat_deg, lon_deg = np.degrees(lat), np.degrees(lon)
         lamin, lomin, lamax, lomax = self.bbox
