@@ -1,0 +1,200 @@
+"""Thin wiring of the nightly consolidation: lake and MongoDB I/O around batch.transforms."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from batch import lake, store, transforms
+from skyrisk.contracts import LAKE_ENRICHED, EnrichedState, ReferenceRecord, ScheduleJourney, spark_schema
+from skyrisk.settings import Settings
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
+    from pyspark.sql import DataFrame, SparkSession
+
+# "Few large files": one curated file per this many positions (~100 MB of zstd Parquet).
+ROWS_PER_FILE = 4_000_000
+# The phase model needs a representative sample, not every one of ~30 M airborne states.
+MODEL_TRAINING_ROWS = 500_000
+
+Echo = Callable[[str], None]
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+class InputDayMissing(lake.LakeError):
+    """The enriched history has no data for the day asked for."""
+
+
+@dataclass
+class Stage:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+@dataclass
+class DayResult:
+    day: str
+    run_id: str
+    rows: dict[str, int] = field(default_factory=dict)
+    stages: list[Stage] = field(default_factory=list)
+    model_location: str | None = None
+
+
+class Progress:
+    """Console progress: day k of n, stage, rows, time."""
+
+    def __init__(self, echo: Echo = _print, total_days: int = 1) -> None:
+        self.echo = echo
+        self.total_days = total_days
+        self.index = 0
+        self.day = ""
+
+    def start_day(self, day: str) -> None:
+        self.index += 1
+        self.day = day
+        self.echo(f"[batch] day {self.index}/{self.total_days} {day}: started")
+
+    def stage(self, stage: Stage) -> None:
+        self.echo(
+            f"[batch] day {self.index}/{self.total_days} {self.day}: {stage.name:<18} "
+            f"{stage.rows:>12,} rows {stage.seconds:8.1f} s {stage.rows_per_second:>12,.0f} rows/s"
+        )
+
+
+def days_between(first: date, last: date) -> list[str]:
+    if last < first:
+        raise ValueError(f"--from {first} is after --to {last}")
+    return [(first + timedelta(days=k)).isoformat() for k in range((last - first).days + 1)]
+
+
+def enriched_day_url(settings: Settings, day: str) -> str:
+    return f"{settings.lake_url}/{LAKE_ENRICHED}/date={day}"
+
+
+def available_days(spark: "SparkSession", settings: Settings) -> list[str]:
+    """Days the streaming job has written history for."""
+    root = f"{settings.lake_url}/{LAKE_ENRICHED}"
+    return sorted(name[len("date=") :] for name in lake.child_names(spark, root) if name.startswith("date="))
+
+
+def reference_frames(spark: "SparkSession", db: "Database", day: str) -> dict[str, "DataFrame"]:
+    reference = spark_schema(ReferenceRecord)
+    journeys = spark.createDataFrame(store.schedule_journeys(db, day), spark_schema(ScheduleJourney))
+    return {
+        "airlines": spark.createDataFrame(store.reference_records(db, "airlines"), reference),
+        "airports": spark.createDataFrame(store.reference_records(db, "airports"), reference),
+        "legs": transforms.scheduled_legs(journeys, day),
+    }
+
+
+def consolidate_day(
+    spark: "SparkSession",
+    settings: Settings,
+    db: "Database",
+    day: str,
+    progress: Progress | None = None,
+    *,
+    retrain_model: bool = True,
+) -> DayResult:
+    """Curated positions, flight summaries, daily stats and the retrained model of one day."""
+    progress = progress or Progress()
+    source = enriched_day_url(settings, day)
+    if not lake.has_files(spark, source):
+        raise InputDayMissing(f"no enriched flight history for {day} (nothing at {source})")
+    result = DayResult(day=day, run_id=lake.new_run_id())
+
+    def timed(name: str, action: Callable[[], int]) -> int:
+        started = time.perf_counter()
+        rows = action()
+        stage = Stage(name, rows, time.perf_counter() - started)
+        result.stages.append(stage)
+        progress.stage(stage)
+        return rows
+
+    enriched = spark.read.schema(spark_schema(EnrichedState)).parquet(source)
+    input_rows = timed("read (count)", enriched.count)
+    positions_url = lake.run_url(settings.lake_url, "positions", day, result.run_id)
+    summaries_url = lake.run_url(settings.lake_url, "summaries", day, result.run_id)
+
+    def write_curated() -> int:
+        curated = transforms.curate_positions(
+            enriched,
+            partitions=max(1, math.ceil(input_rows / ROWS_PER_FILE)),
+            gap_minutes=settings.batch_flight_gap_minutes,
+        )
+        curated.write.mode("errorifexists").parquet(positions_url)
+        return spark.read.parquet(positions_url).count()
+
+    positions_rows = timed("curated positions", write_curated)
+    positions = spark.read.parquet(positions_url)
+
+    def write_summaries() -> int:
+        summaries = transforms.flight_summaries(positions, day=day, **reference_frames(spark, db, day))
+        # A day has thousands of flights: one file, in a stable order.
+        summaries.repartition(1).sortWithinPartitions("icao24", "first_seen").write.mode("errorifexists").parquet(
+            summaries_url
+        )
+        return spark.read.parquet(summaries_url).count()
+
+    flights = timed("flight summaries", write_summaries)
+    result.rows = {
+        "input": input_rows,
+        "positions": positions_rows,
+        "duplicates_dropped": input_rows - positions_rows,
+        "flights": flights,
+    }
+    timed("publish", lambda: (lake.publish_day(spark, settings.lake_url, day, result.run_id, result.rows), 0)[1])
+
+    def write_daily_stats() -> int:
+        counts = [row.asDict() for row in transforms.daily_counts(positions).collect()]
+        alerts = transforms.total_alert_episodes(spark.read.parquet(summaries_url)).first().asDict()
+        document = transforms.daily_stats_document(
+            day,
+            counts,
+            aircraft=positions.select("icao24").distinct().count(),
+            flights=flights,
+            alert_episodes={k: v or 0 for k, v in alerts.items()},
+        )
+        store.write_daily_stats(db, document)
+        return document["positions"]
+
+    timed("daily stats", write_daily_stats)
+    if retrain_model:
+        result.rows["model_training_rows"] = timed(
+            "model retraining", lambda: _retrain_model(positions, settings, day, result)
+        )
+    return result
+
+
+def _retrain_model(positions: "DataFrame", settings: Settings, day: str, result: DayResult) -> int:
+    # Imported here: the model code is the streaming side's, only this stage needs it.
+    from skyrisk.model_store import save_phase_model
+    from skyrisk.phase import train_phase_model
+
+    airborne = transforms.airborne_states(positions)
+    available = airborne.count()
+    fraction = min(1.0, MODEL_TRAINING_ROWS / available) if available else 1.0
+    sample = airborne.sample(fraction=fraction, seed=int(day.replace("-", ""))) if fraction < 1.0 else airborne
+    model = train_phase_model(sample, version=f"batch-{day}")
+    result.model_location = save_phase_model(model, settings)
+    return min(available, MODEL_TRAINING_ROWS) if fraction < 1.0 else available
+
+
+def mongo_database(settings: Settings) -> Any:
+    from pymongo import MongoClient
+
+    client = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
+    return client[settings.mongo_database]
