@@ -51,6 +51,7 @@ class DayResult:
     rows: dict[str, int] = field(default_factory=dict)
     stages: list[Stage] = field(default_factory=list)
     model_location: str | None = None
+    model_metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Progress:
@@ -188,9 +189,11 @@ def _retrain_model(positions: "DataFrame", settings: Settings, day: str, result:
     available = airborne.count()
     fraction = min(1.0, MODEL_TRAINING_ROWS / available) if available else 1.0
     sample = airborne.sample(fraction=fraction, seed=int(day.replace("-", ""))) if fraction < 1.0 else airborne
+    # One version per day: a rerun replaces the day's model instead of adding another.
     model = train_phase_model(sample, version=f"batch-{day}")
     result.model_location = save_phase_model(model, settings)
-    return min(available, MODEL_TRAINING_ROWS) if fraction < 1.0 else available
+    result.model_metrics = dict(model.metrics)
+    return int(model.metrics.get("rows", 0))
 
 
 def mongo_database(settings: Settings) -> Any:
