@@ -45,7 +45,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def stack(stack_settings: Settings) -> Iterator[Settings]:
     """The real services, started once, bootstrapped (topics, bucket, collections), stopped at the end."""
     try:
-        stack_manager.up(stack_settings)
+        stack_manager.up(stack_settings, owned=True)
         yield stack_settings
     finally:
         stack_manager.down(stack_settings)

@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of them.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help venv setup up down status logs run test bench chaos
+
+help:
+	@echo "make run     install what is missing, start services + pipeline + dashboard (Ctrl-C stops all)"
+	@echo "make test    install what is missing, run the whole suite on a throw-away stack"
+	@echo "make setup | up | down | status | logs   individual steps (see README)"
+
+venv:
+	@bash infra/bootstrap.sh
+
+setup: venv
+	@$(PY) -m infra setup
+
+up: setup
+	@$(PY) -m infra up
+
+down: venv
+	@$(PY) -m infra down
+
+status: venv
+	@$(PY) -m infra status
+
+logs: venv
+	@$(PY) -m infra logs
+
+run: venv
+	@$(PY) -m infra run
+
+# The suite starts its own services on free ports in a temp dir and always stops them.
+test: setup
+	@$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,157 @@
+"""`make run`: the whole platform in one terminal.
+
+Sets up and starts the services, then supervises the pipeline's processes (producers,
+streaming job, nightly scheduler, dashboard): their output is shown with a prefix and kept
+under ``<data_dir>/logs``; a component that crashes is restarted with backoff (the streaming
+job resumes from its checkpoint). Ctrl-C (or SIGTERM) stops the components in order —
+producers first so they flush — and then the services.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra import stack
+from infra.setup import setup
+from skyrisk.settings import Settings
+
+RESTART_LIMIT = 5  # crashes within RESTART_WINDOW before a component is given up
+RESTART_WINDOW = 600.0
+STOP_TIMEOUT = 45.0
+
+
+@dataclass
+class Component:
+    name: str
+    module: str
+    args: list[str]
+    process: subprocess.Popen | None = None
+    crashes: list[float] = field(default_factory=list)
+    given_up: bool = False
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None and (
+            importlib.util.find_spec(f"{self.module}.__main__") is not None
+        )
+
+
+def producer_mode(settings: Settings, requested: str | None) -> str:
+    if requested:
+        return requested
+    if settings.producer_mode:
+        return settings.producer_mode
+    return "live" if settings.has_live_credentials else "sim"
+
+
+def components(settings: Settings, mode: str) -> list[Component]:
+    # Start order; they are stopped in the same order (producers first, so they flush).
+    return [
+        Component("producers", "producers", ["all", mode]),
+        Component("streaming", "streaming", []),
+        Component("scheduler", "batch", ["schedule"]),
+        Component("dashboard", "dashboard", []),
+    ]
+
+
+def _pump(component: Component, log_path: Path) -> None:
+    """Copy a child's output to the console (prefixed) and to its log file."""
+    assert component.process and component.process.stdout
+    with log_path.open("ab") as log:
+        for line in component.process.stdout:
+            log.write(line)
+            log.flush()
+            sys.stdout.write(f"[{component.name}] {line.decode(errors='replace')}")
+            sys.stdout.flush()
+
+
+def start(component: Component, logs_dir: Path) -> None:
+    component.process = subprocess.Popen(
+        [sys.executable, "-m", component.module, *component.args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
+    )
+    threading.Thread(target=_pump, args=(component, logs_dir / f"{component.name}.log"), daemon=True).start()
+
+
+def stop(component: Component) -> None:
+    process = component.process
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        print(f"[run] {component.name} did not stop in {STOP_TIMEOUT:.0f}s; killing it", flush=True)
+        process.kill()
+        process.wait()
+
+
+def supervise(active: list[Component], logs_dir: Path, stopping: threading.Event) -> None:
+    while not stopping.wait(1.0):
+        for component in active:
+            process = component.process
+            if component.given_up or process is None or process.poll() is None:
+                continue
+            now = time.monotonic()
+            component.crashes = [t for t in component.crashes if now - t < RESTART_WINDOW] + [now]
+            if len(component.crashes) > RESTART_LIMIT:
+                component.given_up = True
+                print(f"[run] {component.name} crashed {RESTART_LIMIT} times in {RESTART_WINDOW:.0f}s; "
+                      f"giving up on it (log: {logs_dir / component.name}.log)", flush=True)
+                continue
+            delay = min(60, 2 ** len(component.crashes))
+            print(f"[run] {component.name} exited with code {process.returncode}; restarting in {delay}s",
+                  flush=True)
+            if stopping.wait(delay):
+                return
+            start(component, logs_dir)
+
+
+def run_platform(settings: Settings, *, mode: str | None = None) -> int:
+    stopping = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if not stopping.is_set():
+            print(f"\n[run] {signal.Signals(signum).name}: stopping everything...", flush=True)
+        stopping.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    setup(settings)
+    if stopping.is_set():
+        return 130
+    stack.up(settings)
+    logs_dir = (settings.data_dir / "logs").resolve()
+    logs_dir.mkdir(parents=True, exist_ok=True)
+
+    chosen = producer_mode(settings, mode)
+    active = [c for c in components(settings, chosen) if c.available()]
+    missing = [c.name for c in components(settings, chosen) if not c.available()]
+    for component in active:
+        start(component, logs_dir)
+    print(f"[run] producers mode: {chosen}", flush=True)
+    if missing:
+        print(f"[run] not built yet: {', '.join(missing)}", flush=True)
+    if any(c.name == "dashboard" for c in active):
+        print(f"[run] dashboard: http://{settings.dashboard_host}:{settings.dashboard_port}/", flush=True)
+    print(f"[run] logs: {logs_dir}; press Ctrl-C to stop everything", flush=True)
+
+    try:
+        supervise(active, logs_dir, stopping)
+    finally:
+        for component in active:
+            stop(component)
+            print(f"[run] {component.name} stopped", flush=True)
+        stack.down(settings)
+    print("[run] everything stopped", flush=True)
+    return 0

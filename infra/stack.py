@@ -1,0 +1,440 @@
+"""The local service stack: Kafka (KRaft), MinIO and FerretDB as plain background processes.
+
+Data, logs and pid files live under ``settings.data_dir`` (default ``.data/``), so the stack
+survives ``down``/``up``. ``up`` is idempotent: a service already running is left alone, a
+port held by a foreign process is reported by name, and the pipeline's topics, bucket,
+collections and indexes are (re)created safely every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from infra.ports import is_listening, port_holder, port_is_free
+from infra.setup import binary
+from skyrisk import contracts
+from skyrisk.settings import Settings
+
+Echo = Callable[[str], None]
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+class StackError(RuntimeError):
+    """A problem the user can act on; printed without a stack trace."""
+
+
+@dataclass
+class Service:
+    name: str
+    ports: dict[str, int]  # role -> port, checked before start
+    command: list[str]
+    health: Callable[[], bool]
+    address: str  # what `status` prints
+    env: dict[str, str] = field(default_factory=dict)
+    prepare: Callable[[], None] | None = None
+    startup_timeout: float = 60.0
+
+
+# --- per-service configuration ---------------------------------------------------------------
+def _service_dir(settings: Settings, name: str) -> Path:
+    path = (settings.data_dir / name).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+KAFKA_LOG4J = """\
+status = warn
+appender.stdout.type = Console
+appender.stdout.name = STDOUT
+appender.stdout.layout.type = PatternLayout
+appender.stdout.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRefs = stdout
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.state.name = state.change.logger
+logger.state.level = WARN
+"""
+
+
+def kafka_server_properties(settings: Settings, log_dirs: Path) -> str:
+    host, port = settings.kafka_host_port
+    controller = settings.kafka_controller_port
+    bind = settings.bind_host
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers={bind}:{controller}",
+            f"listeners=PLAINTEXT://{bind}:{port},CONTROLLER://{bind}:{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={log_dirs}",
+            "num.partitions=3",
+            "auto.create.topics.enable=false",
+            # One node: every internal topic has one replica.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.check.interval.ms=60000",
+            "",
+        ]
+    )
+
+
+def kafka_service(settings: Settings) -> Service:
+    home = _service_dir(settings, "kafka")
+    config = home / "server.properties"
+    log4j = home / "log4j2.properties"
+    log_dirs = home / "logs"
+    classpath = str(settings.cache_dir / "jars" / "kafka" / "*")
+    java = ["java", f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", "-XX:+UseG1GC",
+            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={home}", "-cp", classpath]
+
+    def prepare() -> None:
+        if not (settings.cache_dir / "jars" / "kafka").exists():
+            raise StackError("Kafka jars are missing: run `make setup` first")
+        config.write_text(kafka_server_properties(settings, log_dirs))
+        log4j.write_text(KAFKA_LOG4J)
+        if not (log_dirs / "meta.properties").exists():
+            # Format the KRaft storage once; the cluster id is kept so data survives restarts.
+            cluster_file = home / "cluster.id"
+            if not cluster_file.exists():
+                cluster_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+            result = subprocess.run(
+                [*java, "kafka.tools.StorageTool", "format", "--standalone",
+                 "-t", cluster_file.read_text().strip(), "-c", str(config)],
+                capture_output=True, text=True,
+            )
+            if result.returncode != 0:
+                raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+
+    host, port = settings.kafka_host_port
+    return Service(
+        name="kafka",
+        ports={"broker": port, "controller": settings.kafka_controller_port},
+        command=[*java, "kafka.Kafka", str(config)],
+        health=lambda: kafka_healthy(settings),
+        address=f"{host}:{port} (PLAINTEXT), controller {settings.bind_host}:{settings.kafka_controller_port}",
+        prepare=prepare,
+        startup_timeout=90.0,
+    )
+
+
+def kafka_healthy(settings: Settings) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    host, port = settings.kafka_host_port
+    if not is_listening(host, port):
+        return False
+    try:
+        admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers, "socket.timeout.ms": 2000})
+        metadata = admin.list_topics(timeout=3)
+        return bool(metadata.brokers)
+    except Exception:
+        return False
+
+
+def minio_service(settings: Settings) -> Service:
+    home = _service_dir(settings, "minio")
+    host, port = settings.s3_host_port
+    console = settings.s3_console_port
+    return Service(
+        name="minio",
+        ports={"s3": port, "console": console},
+        command=[str(binary(settings, "minio")), "server", str(home / "data"), "--quiet",
+                 "--address", f"{settings.bind_host}:{port}",
+                 "--console-address", f"{settings.bind_host}:{console}"],
+        env={
+            "MINIO_ROOT_USER": settings.s3_access_key,
+            "MINIO_ROOT_PASSWORD": settings.s3_secret_key.get_secret_value(),
+            "MINIO_BROWSER": "on",
+            "MINIO_UPDATE": "off",
+        },
+        health=lambda: http_ok(f"{settings.s3_endpoint.rstrip('/')}/minio/health/live"),
+        address=f"{settings.s3_endpoint} (S3), console http://{settings.bind_host}:{console}",
+    )
+
+
+def http_ok(url: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def ferretdb_service(settings: Settings) -> Service:
+    home = _service_dir(settings, "ferretdb")
+    host, port = settings.mongo_host_port
+    return Service(
+        name="ferretdb",
+        ports={"mongodb": port},
+        command=[str(binary(settings, "skyrisk-ferretdb")), "-listen", f"{settings.bind_host}:{port}",
+                 "-data-dir", str(home / "data")],
+        health=lambda: mongo_healthy(settings),
+        address=f"mongodb://{host}:{port}/ (FerretDB, SQLite)",
+    )
+
+
+def mongo_healthy(settings: Settings) -> bool:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    host, port = settings.mongo_host_port
+    if not is_listening(host, port):
+        return False
+    client = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=1500)
+    try:
+        client.admin.command("ping")
+        return True
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def services(settings: Settings) -> list[Service]:
+    return [kafka_service(settings), minio_service(settings), ferretdb_service(settings)]
+
+
+# --- process bookkeeping -------------------------------------------------------------------------
+def _pid_file(settings: Settings, name: str) -> Path:
+    return _service_dir(settings, name) / f"{name}.pid"
+
+
+def log_file(settings: Settings, name: str) -> Path:
+    return _service_dir(settings, name) / f"{name}.log"
+
+
+def running_process(settings: Settings, name: str) -> psutil.Process | None:
+    """Our process for a service, if it is alive (guards against pid reuse by create time)."""
+    pid_file = _pid_file(settings, name)
+    if not pid_file.exists():
+        return None
+    try:
+        record = json.loads(pid_file.read_text())
+        process = psutil.Process(record["pid"])
+        if abs(process.create_time() - record["created"]) > 1 or process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process
+    except (ValueError, KeyError, psutil.Error):
+        return None
+
+
+def _check_ports(settings: Settings, service: Service) -> None:
+    for role, port in service.ports.items():
+        if port_is_free(settings.bind_host, port):
+            continue
+        holder = port_holder(port)
+        who = holder.describe() if holder else "another process"
+        raise StackError(
+            f"port {port} ({service.name} {role}) is already in use by {who}. "
+            f"Stop that process or configure another port (see .env.example)."
+        )
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the starting process dies (Linux only)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start_service(settings: Settings, service: Service, echo: Echo, *, owned: bool = False) -> None:
+    existing = running_process(settings, service.name)
+    if existing is not None:
+        if service.health():
+            echo(f"  {service.name:9s} already running (pid {existing.pid}) on {service.address}")
+            return
+        echo(f"  {service.name:9s} pid {existing.pid} is not healthy; restarting it")
+        _terminate(existing)
+    _check_ports(settings, service)
+    if service.prepare:
+        service.prepare()
+    log = log_file(settings, service.name)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            service.command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **service.env},
+            cwd=_service_dir(settings, service.name),
+            start_new_session=True,  # Ctrl-C in the terminal is handled by us, not sent to services
+            # A throw-away stack must not outlive a test run that is killed.
+            preexec_fn=_die_with_parent if owned else None,
+        )
+    _pid_file(settings, service.name).write_text(
+        json.dumps({"pid": process.pid, "created": psutil.Process(process.pid).create_time()})
+    )
+    deadline = time.monotonic() + service.startup_timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            raise StackError(f"{service.name} exited with code {process.returncode} at start; {log}:\n{tail}")
+        if service.health():
+            echo(f"  {service.name:9s} up (pid {process.pid}) on {service.address}")
+            return
+        time.sleep(0.3)
+    raise StackError(f"{service.name} not healthy after {service.startup_timeout:.0f}s; see {log}")
+
+
+def _terminate(process: psutil.Process, timeout: float = 30.0) -> None:
+    try:
+        process.terminate()
+        process.wait(timeout=timeout)
+    except psutil.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    except psutil.NoSuchProcess:
+        pass
+
+
+# --- bootstrap: what the pipeline needs -----------------------------------------------------------
+def bootstrap(settings: Settings, echo: Echo = _print) -> None:
+    create_topics(settings, echo)
+    create_bucket(settings, echo)
+    create_collections(settings, echo)
+
+
+def create_topics(settings: Settings, echo: Echo) -> None:
+    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    existing = admin.list_topics(timeout=10).topics
+    new = [
+        NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1, config=spec.config)
+        for spec in contracts.TOPICS
+        if spec.name not in existing
+    ]
+    for topic, future in (admin.create_topics(new, operation_timeout=30) if new else {}).items():
+        future.result()
+    grow = [
+        NewPartitions(spec.name, spec.partitions)
+        for spec in contracts.TOPICS
+        if spec.name in existing and len(existing[spec.name].partitions) < spec.partitions
+    ]
+    for future in (admin.create_partitions(grow) if grow else {}).values():
+        future.result()
+    echo(f"  topics    {len(new)} created, {len(contracts.TOPICS) - len(new)} already there")
+
+
+def s3_client(settings: Settings):
+    from minio import Minio
+
+    host, port = settings.s3_host_port
+    return Minio(
+        f"{host}:{port}",
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_endpoint.startswith("https"),
+        region=settings.s3_region,
+    )
+
+
+def create_bucket(settings: Settings, echo: Echo) -> None:
+    client = s3_client(settings)
+    if client.bucket_exists(settings.lake_bucket):
+        echo(f"  bucket    s3://{settings.lake_bucket} already there")
+        return
+    client.make_bucket(settings.lake_bucket)
+    echo(f"  bucket    s3://{settings.lake_bucket} created")
+
+
+def create_collections(settings: Settings, echo: Echo) -> None:
+    from pymongo import MongoClient
+
+    client = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
+    try:
+        db = client[settings.mongo_database]
+        present = set(db.list_collection_names())
+        created = 0
+        for name, indexes in contracts.COLLECTIONS.items():
+            if name not in present:
+                db.create_collection(name)
+                created += 1
+            for keys, unique in indexes:
+                db[name].create_index(list(keys), unique=unique)
+        echo(f"  mongodb   {created} collections created, {len(contracts.COLLECTIONS) - created} already there "
+             f"(database {settings.mongo_database})")
+    finally:
+        client.close()
+
+
+# --- the commands ---------------------------------------------------------------------------------
+def up(settings: Settings, echo: Echo = _print, *, owned: bool = False) -> None:
+    """Start every service and bootstrap; ``owned`` ties the services' lives to this process."""
+    echo(f"Starting the stack (data: {settings.data_dir.resolve()})")
+    for service in services(settings):
+        start_service(settings, service, echo, owned=owned)
+    bootstrap(settings, echo)
+
+
+# down/status work even when binaries are missing, so they go by name, not by Service.
+SERVICE_NAMES = ("kafka", "minio", "ferretdb")
+
+
+def down(settings: Settings, echo: Echo = _print) -> None:
+    for name in reversed(SERVICE_NAMES):
+        process = running_process(settings, name)
+        if process is None:
+            echo(f"  {name:9s} not running")
+        else:
+            _terminate(process)
+            echo(f"  {name:9s} stopped (pid {process.pid})")
+        _pid_file(settings, name).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    healthy: bool
+    address: str
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    checks = {
+        "kafka": (lambda: kafka_healthy(settings), settings.kafka_bootstrap_servers),
+        "minio": (lambda: http_ok(f"{settings.s3_endpoint.rstrip('/')}/minio/health/live"), settings.s3_endpoint),
+        "ferretdb": (lambda: mongo_healthy(settings), "mongodb://%s:%d/" % settings.mongo_host_port),
+    }
+    result = []
+    for name in SERVICE_NAMES:
+        process = running_process(settings, name)
+        health, address = checks[name]
+        result.append(ServiceStatus(name, process.pid if process else None,
+                                    bool(process) and health(), address))
+    return result
+
+
+def tail(path: Path, lines: int) -> str:
+    if not path.exists():
+        return f"(no log yet at {path})"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
