@@ -41,27 +41,36 @@ def requested_days(args: argparse.Namespace, today: date) -> list[str]:
 
 
 def consolidate(args: argparse.Namespace) -> int:
-    from batch.job import Progress, consolidate_day, mongo_database
-    from batch.lake import LakeError
+    from batch.job import mongo_database
     from skyrisk.settings import load_settings
     from skyrisk.spark import create_spark_session
 
     settings = load_settings()
     days = requested_days(args, datetime.now(timezone.utc).date())
     spark = create_spark_session(settings, "skyrisk-batch")
-    db = mongo_database(settings)
+    try:
+        return run_consolidate(spark, settings, mongo_database(settings), days, retrain_model=not args.no_model)
+    finally:
+        spark.stop()
+
+
+def run_consolidate(spark, settings, db, days: list[str], *, retrain_model: bool = True) -> int:
+    """Consolidate ``days`` in order; a day without input is reported in one line (no stack
+    trace) and the others still run. Exit status 2 when any day was missing."""
+    from batch.job import Progress, consolidate_day
+    from batch.lake import LakeError
+
     progress = Progress(total_days=len(days))
     failed = 0
     for day in days:
         progress.start_day(day)
         try:
-            result = consolidate_day(spark, settings, db, day, progress, retrain_model=not args.no_model)
+            result = consolidate_day(spark, settings, db, day, progress, retrain_model=retrain_model)
         except LakeError as exc:
             print(f"[batch] error: {exc}", file=sys.stderr, flush=True)
             failed += 1
             continue
-        print(f"[batch] {day} done: {result.rows} (run {result.run_id})", flush=True)
-    spark.stop()
+        print(f"[batch] day {progress.index}/{len(days)} {day}: done {result.rows} (run {result.run_id})", flush=True)
     return 2 if failed else 0
 
 
