@@ -30,6 +30,7 @@ PAGE_LIMIT = 100
 TOKEN_LIFETIME_S = 21_600.0
 CALL_LIMITS = ((1.0, 4), (3600.0, 950))  # under 5 calls/s and 1000 calls/h, with a margin
 REFRESH_HOUR_UTC = 2  # references and schedules are refreshed nightly
+LOOP_PAUSE_S = 60.0  # a looping replay of reference data re-sends it once a minute, not in a busy loop
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,7 @@ class LufthansaReplay(SourceClient):
                 yield batch
             if not self.loop or self.clock.stopped:
                 return
+            self.clock.sleep(LOOP_PAUSE_S)
 
     def status(self) -> str:
         return f"responses={self.responses}"
