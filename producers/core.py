@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from skyrisk.contracts import DeadLetter, Source, TopicSpec
 
@@ -27,6 +27,10 @@ def as_list(value: Any) -> list[Any]:
     if isinstance(value, list):
         return value
     return [value]
+
+
+# What a malformed upstream record raises while being parsed: it goes to the dead-letter topic.
+RECORD_ERRORS = (ValidationError, KeyError, TypeError, ValueError, AttributeError)
 
 
 def to_json(model: BaseModel) -> bytes:
@@ -41,6 +45,13 @@ class Batch:
     records: list[tuple[str, bytes]] = field(default_factory=list)  # (key, JSON value)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     skipped: int = 0  # rows dropped on purpose (e.g. state vectors without a position)
+
+    @classmethod
+    def rejected(cls, topic: TopicSpec, reason: str, raw: Any, source: Source, key: str | None = None) -> Batch:
+        """A batch holding only one dead letter (a failed call or an unreadable response)."""
+        batch = cls(topic)
+        batch.reject(reason, raw, source, key=key)
+        return batch
 
     def add(self, key: str, message: BaseModel) -> None:
         self.records.append((key, to_json(message)))

@@ -16,10 +16,17 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
-from pydantic import ValidationError
 
-from producers.core import Batch, Clock, SourceClient, Stopped, as_list
-from producers.http import HttpClient, HttpError, OAuthToken, RateLimiter, Recorder, parse_recording_name, read_maybe_gzip
+from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped, as_list
+from producers.http import (
+    HttpClient,
+    HttpError,
+    OAuthToken,
+    RateLimiter,
+    Recorder,
+    parse_recording_name,
+    read_maybe_gzip,
+)
 from producers.replay import find_files
 from skyrisk.contracts import LH_REFERENCE, LH_SCHEDULES, ReferenceRecord, ScheduleJourney, ScheduleLeg, Source
 from skyrisk.settings import Settings
@@ -166,7 +173,7 @@ def parse_reference_page(kind: ReferenceKind, payload: Any, fetched: float, sour
             record = reference_record(kind, item, fetched, source)
             if not record.code:
                 raise ValueError(f"empty {kind.code_field}")
-        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except RECORD_ERRORS as exc:
             batch.reject(f"invalid {kind.type}: {exc}".splitlines()[0], item, source)
             continue
         batch.add(record.key, record)
@@ -225,7 +232,7 @@ def parse_schedules(payload: Any, origin: str, destination: str, query_date: str
                 expiration=legs[0].expiration,
                 fetched_time=fetched,
             )
-        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except RECORD_ERRORS as exc:
             batch.reject(f"invalid schedule: {exc}".splitlines()[0], schedule, source, key=key)
             continue
         batch.add(journey.key, journey)
@@ -293,14 +300,11 @@ class LufthansaLive(SourceClient):
                                                 {"limit": PAGE_LIMIT, "offset": offset},
                                                 f"lufthansa.{kind.endpoint}.{offset}")
             except HttpError as exc:
-                batch = Batch(LH_REFERENCE)
-                batch.reject(f"{kind.endpoint} offset {offset}: {exc}", exc.body, "live")
-                yield batch
+                yield Batch.rejected(LH_REFERENCE, f"{kind.endpoint} offset {offset}: {exc}", exc.body, "live")
                 return
             if payload is None or (status != 200 and processing_error(payload) is None):
-                batch = Batch(LH_REFERENCE)
-                batch.reject(f"{kind.endpoint} offset {offset}: HTTP {status}", raw.decode(errors="replace"), "live")
-                yield batch
+                yield Batch.rejected(LH_REFERENCE, f"{kind.endpoint} offset {offset}: HTTP {status}",
+                                     raw.decode(errors="replace"), "live")
                 return
             yield parse_reference_page(kind, payload, self.clock.now(), "live")
             offset = next_offset(kind, payload, offset, len(reference_items(kind, payload)))
@@ -314,14 +318,12 @@ class LufthansaLive(SourceClient):
                     status, payload, raw = self.get(f"/operations/schedules/{origin}/{destination}/{query_date}",
                                                     None, f"lufthansa.schedules.{origin}.{destination}.{query_date}")
                 except HttpError as exc:
-                    batch = Batch(LH_SCHEDULES)
-                    batch.reject(str(exc), exc.body, "live", key=f"{origin}-{destination}-{query_date}")
-                    yield batch
+                    yield Batch.rejected(LH_SCHEDULES, str(exc), exc.body, "live",
+                                         key=f"{origin}-{destination}-{query_date}")
                     continue
                 if payload is None:
-                    batch = Batch(LH_SCHEDULES)
-                    batch.reject(f"HTTP {status}, body is not JSON", raw.decode(errors="replace"), "live")
-                    yield batch
+                    yield Batch.rejected(LH_SCHEDULES, f"HTTP {status}, body is not JSON",
+                                         raw.decode(errors="replace"), "live")
                     continue
                 yield parse_schedules(payload, origin, destination, query_date, self.clock.now(), "live")
 

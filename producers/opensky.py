@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from producers.core import Batch, Clock, SourceClient, Stopped
+from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped
 from producers.http import HttpClient, HttpError, OAuthToken, Recorder, read_maybe_gzip
 from producers.replay import ReplayPacer, find_files
 from skyrisk.contracts import FLIGHT_STATES, FlightState, Source
@@ -162,7 +162,7 @@ def parse_states_response(payload: Any, source: Source, shift_s: float = 0.0) ->
                 position_source=row[16] if row[16] is not None else 0,
                 category=row[17] if len(row) == STATE_FIELDS_EXTENDED else None,
             )
-        except (ValidationError, TypeError) as exc:
+        except RECORD_ERRORS as exc:
             batch.reject(f"invalid state vector: {_first_error(exc)}", row, source,
                          key=row[0] if isinstance(row[0], str) else None)
             continue
@@ -258,9 +258,7 @@ class OpenSkyLive(SourceClient):
             response = self.http.request("GET", self.url, token=self.token,
                                          params={"lamin": lamin, "lomin": lomin, "lamax": lamax, "lomax": lomax})
         except HttpError as exc:
-            batch = Batch(FLIGHT_STATES)
-            batch.reject(str(exc), exc.body, "live")
-            return batch
+            return Batch.rejected(FLIGHT_STATES, str(exc), exc.body, "live")
         self.polls += 1
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         if remaining is not None and remaining.strip().lstrip("-").isdigit():
@@ -269,15 +267,11 @@ class OpenSkyLive(SourceClient):
         if self.recorder is not None:
             self.recorder.save("opensky.states", response.content)
         if response.status_code != 200:
-            batch = Batch(FLIGHT_STATES)
-            batch.reject(f"HTTP {response.status_code}", response.text, "live")
-            return batch
+            return Batch.rejected(FLIGHT_STATES, f"HTTP {response.status_code}", response.text, "live")
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            batch = Batch(FLIGHT_STATES)
-            batch.reject(f"response is not JSON: {exc}", response.text, "live")
-            return batch
+            return Batch.rejected(FLIGHT_STATES, f"response is not JSON: {exc}", response.text, "live")
         return parse_states_response(payload, "live")
 
     def batches(self) -> Iterator[Batch]:
@@ -348,7 +342,7 @@ class OpenSkyReplay(SourceClient):
             for row in snapshot:
                 try:
                     state = parse_csv_row(row, "replay", shift_s)
-                except (ValidationError, ValueError, KeyError, TypeError) as exc:
+                except RECORD_ERRORS as exc:
                     batch.reject(f"invalid CSV row: {_first_error(exc)}", row, "replay", key=row.get("icao24"))
                     continue
                 if state is None:

@@ -459,7 +459,8 @@ class StormField:
         )
         stamp = moment.strftime("%Y-%m-%dT%H:%M")
         values = {
-            "temperature_2m": np.round(temperature, 1), "relative_humidity_2m": np.round(np.clip(55 + 30 * self.background + 40 * s, 0, 100)),
+            "temperature_2m": np.round(temperature, 1),
+            "relative_humidity_2m": np.round(np.clip(55 + 30 * self.background + 40 * s, 0, 100)),
             "wind_speed_10m": np.round(wind, 1), "wind_direction_10m": np.round((250 + 60 * self.background) % 360),
             "wind_gusts_10m": np.round(gusts, 1), "precipitation": precipitation, "rain": precipitation,
             "cloud_cover": np.round(cloud), "weather_code": code, "visibility": visibility,
@@ -494,7 +495,8 @@ def lufthansa_reference_pages(airports: list[Airport], now: float) -> dict[str, 
     now_offsets = {a.iata: moment.astimezone(ZoneInfo(a.timezone)).utcoffset() for a in airports}
     position = lambda a: {"Coordinate": {"Latitude": a.latitude, "Longitude": a.longitude}}  # noqa: E731
     return {
-        "countries": _page("countries", [{"CountryCode": c, "Names": _names(COUNTRY_NAMES.get(c, c))} for c in countries]),
+        "countries": _page("countries", [{"CountryCode": c, "Names": _names(COUNTRY_NAMES.get(c, c))}
+                                         for c in countries]),
         # The simulator has no metropolitan-area codes: each airport is its own city.
         "cities": _page("cities", [{"CityCode": a.iata, "CountryCode": a.country, "Position": position(a),
                                     "Names": _names(a.city), "Airports": {"AirportCode": a.iata}} for a in airports]),
@@ -513,13 +515,15 @@ def lufthansa_reference_pages(airports: list[Airport], now: float) -> dict[str, 
 def lufthansa_schedule_answer(flight: ScheduledFlight, day: date) -> dict[str, Any]:
     departure, arrival = local_arrival(flight, day)
     leg = {
-        "Departure": {"AirportCode": flight.origin, "ScheduledTimeLocal": {"DateTime": departure}, "Terminal": {"Name": 1}},
+        "Departure": {"AirportCode": flight.origin, "ScheduledTimeLocal": {"DateTime": departure},
+                      "Terminal": {"Name": 1}},
         "Arrival": {"AirportCode": flight.destination, "ScheduledTimeLocal": {"DateTime": arrival}},
         "MarketingCarrier": {"AirlineID": "LH", "FlightNumber": flight.flight_number},
         "OperatingCarrier": {"AirlineID": "LH"},
         "Equipment": {"AircraftCode": flight.aircraft_code},
         "Details": {"Stops": {"StopQuantity": 0}, "DaysOfOperation": 1234567,
-                    "DatePeriod": {"Effective": day.isoformat(), "Expiration": (day + timedelta(days=180)).isoformat()}},
+                    "DatePeriod": {"Effective": day.isoformat(),
+                                   "Expiration": (day + timedelta(days=180)).isoformat()}},
     }
     return {"ScheduleResource": {"Schedule": {"TotalJourney": {"Duration": iso_duration(flight.duration_minutes)},
                                               "Flight": leg}}}

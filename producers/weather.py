@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
-from producers.core import Batch, Clock, SourceClient, Stopped, as_list
+from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped, as_list
 from producers.http import HttpClient, HttpError, RateLimiter, Recorder, parse_recording_name, read_maybe_gzip
 from producers.replay import ReplayPacer, find_files
 from skyrisk.contracts import WEATHER, WEATHER_VARIABLES, Source, WeatherObservation
@@ -83,7 +82,7 @@ def parse_current_weather(
                 fetched_time=fetched_time + shift_s,
                 **{name: current.get(name) for name in WEATHER_VARIABLES},
             )
-        except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        except RECORD_ERRORS as exc:
             batch.reject(f"invalid weather answer: {exc}".splitlines()[0], answer, source)
             continue
         batch.add(observation.cell_id, observation)
@@ -128,9 +127,7 @@ class WeatherLive(SourceClient):
         try:
             response = self.http.request("GET", self.url, params=forecast_params(cells))
         except HttpError as exc:
-            batch = Batch(WEATHER)
-            batch.reject(str(exc), exc.body, "live")
-            return batch
+            return Batch.rejected(WEATHER, str(exc), exc.body, "live")
         self.calls += 1
         fetched = self.clock.now()
         if self.recorder is not None:
@@ -138,13 +135,9 @@ class WeatherLive(SourceClient):
         try:
             payload = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            batch = Batch(WEATHER)
-            batch.reject(f"HTTP {response.status_code}, body is not JSON", response.text, "live")
-            return batch
+            return Batch.rejected(WEATHER, f"HTTP {response.status_code}, body is not JSON", response.text, "live")
         if response.status_code != 200 and error_reason(payload) is None:
-            batch = Batch(WEATHER)
-            batch.reject(f"HTTP {response.status_code}", payload, "live")
-            return batch
+            return Batch.rejected(WEATHER, f"HTTP {response.status_code}", payload, "live")
         return parse_current_weather(payload, cells, self.grid_deg, fetched, "live")
 
     def batches(self) -> Iterator[Batch]:
@@ -193,10 +186,8 @@ class WeatherReplay(SourceClient):
                 try:
                     payload = orjson.loads(read_maybe_gzip(path))
                 except orjson.JSONDecodeError as exc:
-                    batch = Batch(WEATHER)
-                    batch.reject(f"{path.name} is not JSON: {exc}", read_maybe_gzip(path).decode(errors="replace"),
-                                 "replay")
-                    yield batch
+                    yield Batch.rejected(WEATHER, f"{path.name} is not JSON: {exc}",
+                                         read_maybe_gzip(path).decode(errors="replace"), "replay")
                     continue
                 yield parse_current_weather(payload, None, self.grid_deg, fetched, "replay", shift_s)
             if not self.loop or self.clock.stopped:
