@@ -62,8 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(**overrides)
 
     clock = Clock()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: clock.stop())
     options = RunOptions(path=args.path, speed=args.speed, loop=args.loop, shift_to_now=args.shift_to_now,
                          record=args.record, seed=args.seed, aircraft=args.aircraft)
     try:
@@ -75,5 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     output = KafkaOutput(settings)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # stop polling, flush, exit 0
+        signal.signal(signum, lambda *_: clock.stop())
     return run(sources, output, clock, status_interval_s=args.status_interval or settings.producer_status_interval_s,
                max_seconds=args.duration, restart=args.mode == "live")

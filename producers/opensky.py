@@ -256,7 +256,8 @@ class OpenSkyLive(SourceClient):
         lamin, lomin, lamax, lomax = self.bbox
         try:
             response = self.http.request("GET", self.url, token=self.token,
-                                         params={"lamin": lamin, "lomin": lomin, "lamax": lamax, "lomax": lomax})
+                                         params={"lamin": lamin, "lomin": lomin, "lamax": lamax, "lomax": lomax,
+                                                 "extended": 1})  # extended adds the aircraft category
         except HttpError as exc:
             return Batch.rejected(FLIGHT_STATES, str(exc), exc.body, "live")
         self.polls += 1

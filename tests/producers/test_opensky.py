@@ -141,7 +141,8 @@ def test_token_is_fetched_once_cached_and_sent_as_bearer(settings, api, clock):
                                    "client_secret": ["s3cret"]}
     polls = api.requests_to("/api/states/all")
     assert [p.headers["Authorization"] for p in polls] == ["Bearer tok-1", "Bearer tok-1"]
-    assert polls[0].query == {"lamin": ["42.0"], "lomin": ["-5.0"], "lamax": ["54.0"], "lomax": ["7.0"]}
+    assert polls[0].query == {"lamin": ["42.0"], "lomin": ["-5.0"], "lamax": ["54.0"], "lomax": ["7.0"],
+                              "extended": ["1"]}
     assert client.remaining == 3994 and "credits_left=3994" in client.status()
 
 
