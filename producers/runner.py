@@ -124,8 +124,8 @@ def run(sources: list[SourceClient], output: KafkaOutput, clock: Clock, *, statu
         if max_seconds is not None and now - started >= max_seconds:
             break
     clock.stop()
-    for thread in threads:
-        thread.join(timeout=30)
-    undelivered = output.flush()
+    for thread in threads:  # sources notice the stopped clock within one batch or sleep
+        thread.join(timeout=10)
+    undelivered = output.flush(timeout_s=20)  # within the 45 s `make run` grants on shutdown
     log.info("stopped: %s", status.line())
     return 1 if failures or undelivered else 0

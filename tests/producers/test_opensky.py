@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from itertools import islice
 
 import orjson
@@ -198,6 +199,18 @@ def test_5xx_backs_off_exponentially_with_jitter_then_succeeds(settings, api, cl
         full = 2.0 * 2 ** (attempt - 1)
         assert 0.5 * full <= slept < 1.5 * full
     assert len(set(clock.sleeps)) == 3
+
+
+def test_timeouts_back_off_and_retry(settings, api, clock):
+    def too_slow(_request):
+        time.sleep(0.5)  # longer than the client's read timeout below
+        return Reply(200, STATES)
+
+    api.add("GET", "/api/states/all", too_slow, Reply(200, STATES))
+    http = HttpClient(clock, timeout=(2.0, 0.2), backoff_base_s=2.0, rng=random.Random(1))
+    batch = OpenSkyLive(live_settings(settings, api), clock, http).poll()
+    assert len(batch.records) == 1
+    assert len(clock.sleeps) == 1 and 1.0 <= clock.sleeps[0] < 3.0
 
 
 def test_persistent_5xx_gives_up_into_the_dead_letter_topic(settings, api, clock):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 
 import orjson
@@ -146,6 +148,28 @@ def test_run_publishes_until_sources_end_then_flushes(settings):
     output, producer = make_output(settings)
     code = run([FiniteSource(5)], output, Clock(), status_interval_s=60)
     assert code == 0 and producer.flushed and len(producer.delivered) == 5
+
+
+class EndlessSource(SourceClient):
+    name = "sim"
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def batches(self) -> Iterator[Batch]:
+        while not self.clock.stopped:
+            yield Batch(FLIGHT_STATES, [("000001", b"{}")])
+            self.clock.sleep(0.05)
+
+
+def test_run_stops_when_the_clock_is_stopped_and_flushes(settings):
+    output, producer = make_output(settings)
+    clock = Clock()
+    threading.Timer(0.5, clock.stop).start()  # what the SIGINT/SIGTERM handler does
+    started = time.monotonic()
+    assert run([EndlessSource(clock)], output, clock, status_interval_s=60) == 0
+    assert time.monotonic() - started < 5
+    assert producer.flushed and len(producer.delivered) >= 3
 
 
 def test_run_reports_a_crashed_source_with_a_nonzero_exit(settings):
