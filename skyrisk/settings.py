@@ -8,11 +8,11 @@ environment itself. Defaults point at the local stack started by ``make up``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "SKYRISK_"
 
@@ -83,7 +83,8 @@ class Settings(BaseSettings):
     opensky_tier: Literal["anonymous", "standard", "feeder"] = Field(
         "standard", description="Account tier for the daily credit budget (used when authenticated)."
     )
-    bbox: tuple[float, float, float, float] = Field(
+    # NoDecode: "35,-12,62,32" from the environment is parsed by _parse_bbox, not as JSON.
+    bbox: Annotated[tuple[float, float, float, float], NoDecode] = Field(
         (35.0, -12.0, 62.0, 32.0), description="lamin,lomin,lamax,lomax of the region (Europe)."
     )
     weather_grid_deg: float = Field(0.5, description="Weather grid cell size in degrees.")
