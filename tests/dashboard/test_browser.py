@@ -1,0 +1,138 @@
+"""The running dashboard in headless Chromium, against the seeded test stack.
+
+Each test saves a screenshot of its page under tests/screenshots/.
+"""
+
+from __future__ import annotations
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from skyrisk.contracts import TOPICS
+from tests.dashboard import seed
+from tests.dashboard.conftest import SCREENSHOTS
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+PAGES = {"/": "Live map", "/routes": "Route search", "/alerts": "Alerts", "/streams": "Streams",
+         "/pipeline": "Pipeline", "/history": "History"}
+PLOT = "document.querySelector('#live-map.js-plotly-plot, #live-map .js-plotly-plot')"  # plotly's graph div
+# Chromium's own notes about software WebGL are not errors of the page.
+HARMLESS = ("WebGL", "GL Driver", "GPU stall")
+
+
+def wait(driver, condition, timeout: float = 30):
+    return WebDriverWait(driver, timeout, poll_frequency=0.25).until(lambda d: condition(d))
+
+
+def text_of(driver, element_id: str) -> str:
+    # Read in one script call: the live page re-renders every few seconds, so a located
+    # element can go stale before its text is read.
+    return driver.execute_script("const e = document.getElementById(arguments[0]); return e ? e.innerText : '';",
+                                 element_id)
+
+
+def markers_on_map(driver) -> dict[str, int]:
+    """Per trace name, how many aircraft markers the browser's figure holds."""
+    return driver.execute_script(
+        f"const gd = {PLOT};"
+        "const out = {}; for (const t of (gd && gd.data) || []) {"
+        "  if (t.customdata) out[t.name] = t.customdata.length; }"
+        "return out;")
+
+
+def page_errors(driver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser")
+            if e["level"] == "SEVERE" and not any(h in e["message"] for h in HARMLESS)]
+
+
+def open_live_map(driver, base: str, query: str = "") -> None:
+    driver.get(f"{base}/{query}")
+    wait(driver, lambda d: text_of(d, "count-shown") == str(seed.SEEDED_COUNT))
+
+
+def test_map_shows_the_seeded_aircraft_and_a_filter_changes_the_count(browser, dashboard_url):
+    open_live_map(browser, dashboard_url)
+    wait(browser, lambda d: sum(markers_on_map(d).values()) >= seed.SEEDED_COUNT)
+    markers = markers_on_map(browser)
+    # The emergency is drawn twice (halo and marker); every other aircraft once.
+    assert markers["EMERGENCY"] == seed.SEEDED_EMERGENCIES
+    assert markers["LOW"] + markers["MEDIUM"] + markers["HIGH"] + markers["EMERGENCY"] == seed.SEEDED_COUNT
+    assert text_of(browser, "count-high") == str(seed.SEEDED_HIGH)
+    assert text_of(browser, "count-emergencies") == str(seed.SEEDED_EMERGENCIES)
+
+    low_not_emergency = sum(1 for a in seed.AIRCRAFT if a[5] == "LOW" and not a[8])
+    browser.find_element(By.XPATH, "//div[@id='filter-risk']//input[@value='LOW']").click()
+    wait(browser, lambda d: text_of(d, "count-shown") == str(seed.SEEDED_COUNT - low_not_emergency))
+    wait(browser, lambda d: markers_on_map(d).get("LOW") == 0)
+    browser.save_screenshot(str(SCREENSHOTS / "live_map_filtered.png"))
+
+
+def test_click_on_an_aircraft_opens_the_detail_panel(browser, dashboard_url):
+    open_live_map(browser, dashboard_url)
+    wait(browser, lambda d: markers_on_map(d).get("LOW", 0) > 0)
+    lat, lon = next((a[2], a[3]) for a in seed.AIRCRAFT if a[0] == seed.DETAIL_ICAO24)
+    # Where MapLibre draws the aircraft, in pixels of the map canvas; then a real mouse click there.
+    x, y = browser.execute_script(
+        f"const gd = {PLOT};"
+        "const p = gd._fullLayout.map._subplot.map.project([arguments[1], arguments[0]]); return [p.x, p.y];",
+        lat, lon)
+    canvas = browser.find_element(By.CSS_SELECTOR, "#live-map canvas.maplibregl-canvas")
+    offset_x, offset_y = x - canvas.size["width"] / 2, y - canvas.size["height"] / 2
+    ActionChains(browser).move_to_element_with_offset(canvas, offset_x, offset_y).pause(0.5).click().perform()
+    wait(browser, lambda d: text_of(d, "detail-callsign") == seed.DETAIL_CALLSIGN)
+    panel = text_of(browser, "detail-panel")
+    assert seed.DETAIL_RISK_FACTOR in panel
+    assert "LH 400" in panel  # the matching Lufthansa schedule
+    browser.save_screenshot(str(SCREENSHOTS / "live_map_detail.png"))
+
+
+def choose(driver, dropdown_id: str, code: str) -> None:
+    """Open a dropdown, type the code, click its option once the options have arrived."""
+    driver.find_element(By.ID, dropdown_id).click()
+    search = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"))[0]
+    search.send_keys(code)
+    option = wait(driver, lambda d: d.find_elements(By.XPATH, f"//*[@role='option'][.//input[@value='{code}']]"))
+    option[0].click()
+    wait(driver, lambda d: f"({code})" in text_of(d, dropdown_id))
+
+
+def test_route_search_lists_the_seeded_flights_and_says_no_flights(browser, dashboard_url):
+    browser.get(f"{dashboard_url}/routes")
+    wait(browser, lambda d: d.find_elements(By.ID, "route-from"))
+    choose(browser, "route-from", seed.SEARCH_FROM)
+    choose(browser, "route-to", seed.SEARCH_TO)
+    browser.find_element(By.ID, "route-search").click()
+    wait(browser, lambda d: "LH 402" in text_of(d, "route-outbound"))
+    result = text_of(browser, "route-outbound")
+    assert all(flight in result for flight in seed.SEEDED_ROUTE_FLIGHTS)
+    assert "on the map" in result  # LH 400 is airborne as DLH400
+    browser.save_screenshot(str(SCREENSHOTS / "route_search_results.png"))
+
+    choose(browser, "route-to", seed.EMPTY_TO)
+    browser.find_element(By.ID, "route-search").click()
+    wait(browser, lambda d: "No flights" in text_of(d, "route-outbound"))
+    browser.save_screenshot(str(SCREENSHOTS / "route_search_no_flights.png"))
+
+
+def test_streams_page_lists_the_topics(browser, dashboard_url):
+    browser.get(f"{dashboard_url}/streams")
+    wait(browser, lambda d: all(t.name in text_of(d, "topic-table") for t in TOPICS))
+    browser.save_screenshot(str(SCREENSHOTS / "streams.png"))
+
+
+def test_every_page_loads_without_a_console_error(browser, dashboard_url):
+    browser.get_log("browser")  # drop what earlier tests left
+    errors = {}
+    for path, title in PAGES.items():
+        browser.get(dashboard_url + path)
+        wait(browser, lambda d: title in d.find_element(By.TAG_NAME, "body").text
+             and not d.find_elements(By.CSS_SELECTOR, "[data-dash-is-loading='true']"))
+        wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        browser.implicitly_wait(0)
+        browser.execute_script("return new Promise(r => setTimeout(r, 2500))")
+        errors[path] = page_errors(browser)
+        browser.save_screenshot(str(SCREENSHOTS / f"page_{path.strip('/') or 'live_map'}.png"))
+    assert errors == {path: [] for path in PAGES}
