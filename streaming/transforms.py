@@ -1,0 +1,348 @@
+"""Pure DataFrame functions of the streaming job (no I/O: the job in ``app.py`` wires them).
+
+Pipeline of one flight micro-batch::
+
+    parse_messages -> split valid/rejects -> with_event_timestamp -> deduplicate_flights (stateful,
+    in the stream) -> [foreachBatch] join_latest_weather -> enrich -> sinks
+
+The weather side is a *latest-weather table*: per grid cell, the few most recent observations
+(within the maximum age) as one array, kept by the weather query with
+:func:`merge_weather_table` and broadcast-joined to every flight micro-batch on the equal key
+``cell_id``. Its size grows with the number of cells, never with the event rate, and a flight is
+never held back waiting for weather (see README_SECTION.md for the measurements).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+
+from skyrisk.contracts import SCHEMA_VERSION, EnrichedState, Message, TrackPoint, WeatherAtPosition, spark_schema
+from skyrisk.geo import cell_id_column
+from skyrisk.phase import PhaseModel, phase_columns
+from skyrisk.risk import risk_columns
+
+# OpenSky states can arrive up to a poll interval (5-65 s) plus producer delay late; replays
+# and at-least-once redelivery are covered well inside this.
+FLIGHT_WATERMARK = "2 minutes"
+CORRUPT = "_corrupt_record"
+
+# Physical envelope of airliners: beyond these a state vector is wrong or the aircraft is in trouble.
+MAX_AIRLINER_VERTICAL_RATE_MS = 40.0  # ~7,900 ft/min
+MAX_AIRLINER_GROUND_SPEED_MS = 360.0  # ~700 kt, above any airliner even in a jet stream
+
+EMERGENCY_SQUAWKS = {"7500": "7500 hijack", "7600": "7600 radio failure", "7700": "7700 emergency"}
+TRACK_BUCKET_SECONDS = 30
+
+
+def _F():
+    from pyspark.sql import functions as F
+
+    return F
+
+
+# --- parsing and validation -------------------------------------------------------------------
+def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
+    """(failing condition, reason) per constraint declared on the pydantic model, in field order."""
+    F = _F()
+    checks: list[tuple[Any, str]] = [
+        (F.col("schema_version") != F.lit(SCHEMA_VERSION), "unknown_schema_version")
+    ]
+    for name, info in model.model_fields.items():
+        column = F.col(name)
+        annotation = info.annotation
+        if info.is_required() and type(None) not in typing.get_args(annotation):
+            checks.append((column.isNull(), f"missing:{name}"))
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        if typing.get_origin(annotation) is typing.Literal:
+            allowed = [F.lit(v) for v in typing.get_args(annotation)]
+            checks.append((~column.isin(*allowed), f"unknown_value:{name}"))
+        outside = {"ge": column.__lt__, "le": column.__gt__, "gt": column.__le__, "lt": column.__ge__}
+        for meta in info.metadata:
+            for attr, is_outside in outside.items():
+                bound = getattr(meta, attr, None)
+                if bound is not None:
+                    checks.append((is_outside(F.lit(bound)), f"out_of_range:{name}"))
+            pattern = getattr(meta, "pattern", None)
+            if pattern is not None:
+                checks.append((~column.rlike(pattern), f"bad_format:{name}"))
+    return checks
+
+
+def _defaults(model: type[BaseModel]) -> dict[str, Any]:
+    """Columns that take the model's default when the JSON omits them (as pydantic would)."""
+    F = _F()
+    schema = {f.name: f.dataType for f in spark_schema(model).fields}
+    filled = {}
+    for name, info in model.model_fields.items():
+        if info.is_required():
+            continue
+        default = info.get_default(call_default_factory=True)
+        if default is None:
+            continue
+        if isinstance(default, list):
+            literal = F.array().cast(schema[name])
+        elif isinstance(default, dict):
+            literal = F.create_map().cast(schema[name])
+        else:
+            literal = F.lit(default).cast(schema[name])
+        filled[name] = F.coalesce(F.col(name), literal)
+    return filled
+
+
+def parse_messages(raw: Any, model: type[Message]) -> Any:
+    """Kafka-shaped rows (``value`` bytes or string; ``key``/``topic``/... if present) to model columns.
+
+    Adds ``raw`` (the payload text), ``kafka_key`` and ``reject_reason`` (null when valid; else the
+    first failing check: ``malformed_json``, ``wrong_type``, ``unknown_schema_version``,
+    ``missing:<field>``, ``out_of_range:<field>``, ``bad_format:<field>``, ``unknown_value:<field>``).
+    """
+    from pyspark.sql import types as T
+
+    F = _F()
+    schema = spark_schema(model)
+    with_corrupt = T.StructType(schema.fields + [T.StructField(CORRUPT, T.StringType())])
+    columns = set(raw.columns)
+    text = F.col("value").cast("string")
+    parsed = raw.select(
+        text.alias("raw"),
+        (F.col("key").cast("string") if "key" in columns else F.lit(None).cast("string")).alias("kafka_key"),
+        F.from_json(text, with_corrupt, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}).alias("m"),
+    ).select("raw", "kafka_key", "m.*")
+    all_fields_null = None
+    for name in schema.fieldNames():
+        is_null = F.col(name).isNull()
+        all_fields_null = is_null if all_fields_null is None else all_fields_null & is_null
+    # Judged before defaults are filled in: unparseable JSON leaves every field null.
+    parsed = parsed.withColumn("_unparseable", F.col(CORRUPT).isNotNull() & all_fields_null)
+    parsed = parsed.withColumns(_defaults(model))
+    corrupt = F.col(CORRUPT).isNotNull()
+    reason = F.when(F.col("_unparseable"), F.lit("malformed_json")).when(corrupt, F.lit("wrong_type"))
+    for failing, why in _field_checks(model):
+        reason = reason.when(failing, F.lit(why))
+    return parsed.withColumn("reject_reason", reason).drop(CORRUPT, "_unparseable")
+
+
+def valid_rows(parsed: Any, model: type[BaseModel]) -> Any:
+    F = _F()
+    return parsed.where(F.col("reject_reason").isNull()).select(*spark_schema(model).fieldNames())
+
+
+def rejected_rows(parsed: Any, source_topic: str) -> Any:
+    """Rejects in the :class:`skyrisk.contracts.DeadLetter` shape (``source`` as sent, else ``live``)."""
+    F = _F()
+    source = F.when(F.col("source").isin("live", "replay", "sim"), F.col("source")).otherwise(F.lit("live"))
+    return parsed.where(F.col("reject_reason").isNotNull()).select(
+        F.lit(SCHEMA_VERSION).cast("long").alias("schema_version"),
+        source.alias("source"),
+        F.lit(source_topic).alias("source_topic"),
+        F.col("reject_reason").alias("reason"),
+        F.coalesce(F.col("raw"), F.lit("")).alias("raw"),
+        F.col("kafka_key").alias("key"),
+        F.unix_timestamp(F.current_timestamp()).cast("double").alias("at"),
+    )
+
+
+def reject_counts(rejects: Any) -> dict[str, int]:
+    """``{reason: count}`` of a (static) DataFrame of dead letters."""
+    return {row["reason"]: int(row["count"]) for row in rejects.groupBy("reason").count().collect()}
+
+
+# --- event time and duplicates ------------------------------------------------------------------
+def with_event_timestamp(flights: Any) -> Any:
+    F = _F()
+    return flights.withColumn("event_ts", F.timestamp_seconds(F.col("event_time")))
+
+
+def deduplicate_flights(flights: Any, watermark: str = FLIGHT_WATERMARK) -> Any:
+    """Drop repeats of (icao24, event_time) and states older than the watermark (stateful)."""
+    return flights.withWatermark("event_ts", watermark).dropDuplicatesWithinWatermark(["icao24", "event_time"])
+
+
+# --- the latest-weather table ---------------------------------------------------------------------
+def _weather_struct() -> Any:
+    F = _F()
+    schema = spark_schema(WeatherAtPosition)
+    return F.struct(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+def empty_weather_table(spark: Any) -> Any:
+    from pyspark.sql import types as T
+
+    schema = T.StructType(
+        [
+            T.StructField("cell_id", T.StringType(), False),
+            T.StructField("observations", T.ArrayType(spark_schema(WeatherAtPosition), False), False),
+        ]
+    )
+    return spark.createDataFrame([], schema)
+
+
+def merge_weather_table(table: Any, observations: Any, max_age_minutes: int) -> Any:
+    """Fold new observations (WeatherObservation columns) into the per-cell table.
+
+    Per cell it keeps one observation per observation_time (a new arrival replaces a stored one:
+    a re-fetch may carry corrected values) and only those within ``max_age_minutes`` of the
+    cell's newest, newest first. A few rows per cell, whatever the event rate.
+    """
+    from pyspark.sql import Window
+
+    F = _F()
+    old = table.select("cell_id", F.explode("observations").alias("w"), F.lit(0).alias("arrival"), F.lit(0.0).alias("fetched_time"))
+    new = observations.select(
+        "cell_id", _weather_struct().alias("w"), F.lit(1).alias("arrival"), F.col("fetched_time").cast("double")
+    )
+    rows = old.unionByName(new)
+    by_time = Window.partitionBy("cell_id", F.col("w.observation_time")).orderBy(F.col("arrival").desc(), F.col("fetched_time").desc())
+    newest = Window.partitionBy("cell_id")
+    kept = (
+        rows.withColumn("rank", F.row_number().over(by_time))
+        .where(F.col("rank") == 1)
+        .withColumn("cell_newest", F.max("w.observation_time").over(newest))
+        .where(F.col("w.observation_time") >= F.col("cell_newest") - F.lit(max_age_minutes * 60.0))
+    )
+    return kept.groupBy("cell_id").agg(
+        F.transform(
+            F.sort_array(F.collect_list(F.struct(F.col("w.observation_time").alias("t"), F.col("w"))), asc=False),
+            lambda item: item["w"],
+        ).alias("observations")
+    )
+
+
+def join_latest_weather(flights: Any, weather_table: Any, grid_deg: float, max_age_minutes: int) -> Any:
+    """Add ``cell_id``, ``weather`` (newest usable observation of the cell) and ``weather_missing``.
+
+    Usable: observation_time <= event_time and not older than ``max_age_minutes``. An equi-join
+    on ``cell_id`` against the broadcast table (one row per cell), then a pick inside the cell's
+    short array: no shuffle of the flights, no state per flight.
+    """
+    F = _F()
+    with_cell = flights.withColumn("cell_id", cell_id_column(F.col("latitude"), F.col("longitude"), grid_deg))
+    joined = with_cell.join(F.broadcast(weather_table), on="cell_id", how="left")
+    max_age = F.lit(max_age_minutes * 60.0)
+    usable = F.filter(
+        F.coalesce(F.col("observations"), F.array().cast(weather_table.schema["observations"].dataType)),
+        lambda w: (w["observation_time"] <= F.col("event_time")) & (w["observation_time"] >= F.col("event_time") - max_age),
+    )
+    weather = F.get(usable, 0)  # newest first, so the first usable is the latest
+    return joined.withColumns({"weather": weather, "weather_missing": weather.isNull()}).drop("observations")
+
+
+# --- flags, risk, phase and the stored projection --------------------------------------------------
+def _risk_input(name: str) -> Any:
+    F = _F()
+    if name in WeatherAtPosition.model_fields:
+        return F.col("weather").getField(name)
+    return F.col(name)
+
+
+def enrich(flights_with_weather: Any, model: PhaseModel) -> Any:
+    """Risk, phase, anomaly and emergency: the :class:`EnrichedState` columns plus ``date``/``hour``."""
+    F = _F()
+    score, category, factors = risk_columns(_risk_input)
+    df = phase_columns(flights_with_weather, model)
+    callsign = F.nullif(F.trim(F.col("callsign")), F.lit(""))
+    emergency = None
+    for code, text in EMERGENCY_SQUAWKS.items():
+        emergency = (F if emergency is None else emergency).when(F.col("squawk") == F.lit(code), F.lit(text))
+    reasons = F.filter(
+        F.array(
+            F.when(F.col("model_anomaly"), F.lit("unusual for its phase (phase model)")),
+            F.when(emergency.isNotNull(), F.concat(F.lit("squawk "), emergency)),
+            F.when(F.abs(F.col("vertical_rate")) > MAX_AIRLINER_VERTICAL_RATE_MS, F.lit("vertical rate outside airliner envelope")),
+            F.when(F.col("velocity") > MAX_AIRLINER_GROUND_SPEED_MS, F.lit("ground speed outside airliner envelope")),
+        ),
+        lambda r: r.isNotNull(),
+    )
+    df = df.withColumns(
+        {
+            "callsign": callsign,
+            "airline_icao": F.when(callsign.rlike(r"^[A-Z]{3}[0-9]"), F.substring(callsign, 1, 3)),
+            "risk_score": score,
+            "risk_category": category,
+            "risk_factors": factors,
+            "emergency": emergency,
+            "anomaly_reasons": reasons,
+            "model_version": F.lit(model.version),
+        }
+    ).withColumn("anomaly", F.size("anomaly_reasons") > 0)
+    return project(df, EnrichedState).withColumns(
+        {
+            "date": F.date_format(F.timestamp_seconds(F.col("event_time")), "yyyy-MM-dd"),
+            "hour": F.hour(F.timestamp_seconds(F.col("event_time"))),
+        }
+    )
+
+
+def _relaxed(data_type: Any) -> Any:
+    """The type with every nested field nullable (Spark refuses casts into NOT NULL fields)."""
+    from pyspark.sql import types as T
+
+    if isinstance(data_type, T.StructType):
+        return T.StructType([T.StructField(f.name, _relaxed(f.dataType), True) for f in data_type.fields])
+    if isinstance(data_type, T.ArrayType):
+        return T.ArrayType(_relaxed(data_type.elementType), True)
+    if isinstance(data_type, T.MapType):
+        return T.MapType(data_type.keyType, _relaxed(data_type.valueType), True)
+    return data_type
+
+
+def project(df: Any, model: type[BaseModel]) -> Any:
+    """Exactly the model's columns, in its order, cast to its derived Spark types."""
+    F = _F()
+    return df.select(*[F.col(f.name).cast(_relaxed(f.dataType)).alias(f.name) for f in spark_schema(model).fields])
+
+
+# --- per-sink shapes ----------------------------------------------------------------------------------
+def newest_per_aircraft(enriched: Any) -> Any:
+    """One row per icao24: its newest state (flights_live gets one upsert per aircraft per batch)."""
+    F = _F()
+    columns = [c for c in enriched.columns if c != "icao24"]
+    return enriched.groupBy("icao24").agg(F.max_by(F.struct(*columns), "event_time").alias("s")).select("icao24", "s.*")
+
+
+def track_points(enriched: Any) -> Any:
+    """The first state of each aircraft in each 30 s bucket, with ``_id`` ``icao24:bucket``."""
+    F = _F()
+    bucket = F.floor(F.col("event_time") / TRACK_BUCKET_SECONDS).cast("long")
+    fields = [c for c in spark_schema(TrackPoint).fieldNames() if c != "icao24"]
+    point = F.struct(*[F.col("event_time").alias("t") if c == "t" else F.col(c) for c in fields])
+    return (
+        enriched.withColumn("bucket", bucket)
+        .groupBy("icao24", "bucket")
+        .agg(F.min_by(point, "event_time").alias("p"))
+        .select(F.concat_ws(":", "icao24", F.col("bucket").cast("string")).alias("_id"), "icao24", "p.*")
+    )
+
+
+def alert_signals(enriched: Any) -> Any:
+    """Per aircraft and alert type in the batch: first/last event time and the newest details.
+
+    Types: HIGH_RISK (risk HIGH; reasons = risk factors), EMERGENCY (squawk), ANOMALY (any other
+    anomaly reason). Episode bookkeeping against stored alerts happens in ``episodes.py``.
+    """
+    F = _F()
+    emergency_reason = F.concat(F.lit("squawk "), F.col("emergency"))
+    signals = F.array(
+        F.when(F.col("risk_category") == "HIGH", F.struct(F.lit("HIGH_RISK").alias("type"), F.col("risk_factors").alias("reasons"))),
+        F.when(F.col("emergency").isNotNull(), F.struct(F.lit("EMERGENCY").alias("type"), F.array(emergency_reason).alias("reasons"))),
+        F.when(
+            F.size(F.array_remove(F.col("anomaly_reasons"), emergency_reason)) > 0,
+            F.struct(F.lit("ANOMALY").alias("type"), F.array_remove(F.col("anomaly_reasons"), emergency_reason).alias("reasons")),
+        ),
+    )
+    exploded = enriched.select("*", F.explode(F.filter(signals, lambda s: s.isNotNull())).alias("signal"))
+    details = F.struct("callsign", "latitude", "longitude", "risk_score", "risk_category", F.col("signal.reasons").alias("reasons"))
+    return (
+        exploded.groupBy("icao24", F.col("signal.type").alias("type"))
+        .agg(
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+            F.max_by(details, "event_time").alias("d"),
+        )
+        .select("icao24", "type", "first_seen", "last_seen", "d.*")
+    )

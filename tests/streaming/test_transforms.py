@@ -1,0 +1,210 @@
+"""Transforms on static DataFrames: parsing and rejects, cell id, weather as-of join, risk, phase, flags."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skyrisk.contracts import DeadLetter, EnrichedState, FlightState, WeatherObservation, spark_schema
+from skyrisk.phase import LABELS_BY_ALTITUDE, PhaseModel
+from streaming import transforms as tf
+from tests.streaming.frames import assertDataFrameEqual
+from tests.streaming.messages import FRANKFURT_CELL, GRID, T0, as_kafka_rows, flight, weather
+
+pytestmark = pytest.mark.integration
+
+MAX_AGE_MIN = 60
+
+CRUISE_MODEL = PhaseModel(
+    version="test-1",
+    mode="kmeans",
+    feature_means=[0.0, 0.0, 0.0],
+    feature_stds=[100.0, 1000.0, 10.0],
+    centroids=[[0.7, 0.2, 0.0], [1.8, 5.0, 0.0], [2.4, 11.0, 0.0]],
+    labels=list(LABELS_BY_ALTITUDE),
+    threshold=3.0,
+)
+
+
+def kafka_frame(spark, pairs):
+    return spark.createDataFrame(pairs, "key string, value string")
+
+
+def parse_reasons(spark, payloads):
+    parsed = tf.parse_messages(kafka_frame(spark, [(None, p) for p in payloads]), FlightState)
+    return [r.reject_reason for r in parsed.collect()]
+
+
+def test_parse_accepts_contract_messages_and_fills_defaults(spark):
+    message = flight()
+    payload = json.loads(message.model_dump_json())
+    del payload["schema_version"], payload["spi"]  # defaults, as pydantic would fill them
+    parsed = tf.parse_messages(kafka_frame(spark, [("3c6444", json.dumps(payload))]), FlightState)
+    row = tf.valid_rows(parsed, FlightState).first().asDict()
+    assert row == message.model_dump()
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda p: "{not json", "malformed_json"),
+        (lambda p: p.replace('"event_time":1763726400.0', '"event_time":"noon"'), "wrong_type"),
+        (lambda p: p.replace('"schema_version":1', '"schema_version":2'), "unknown_schema_version"),
+        (lambda p: p.replace('"latitude":50.03', '"latitude":91.5'), "out_of_range:latitude"),
+        (lambda p: p.replace('"longitude":8.57', '"longitude":-181.0'), "out_of_range:longitude"),
+        (lambda p: p.replace('"velocity":240.0', '"velocity":-3.0'), "out_of_range:velocity"),
+        (lambda p: p.replace('"icao24":"3c6444"', '"icao24":"3C64ZZ"'), "bad_format:icao24"),
+        (lambda p: p.replace('"source":"sim"', '"source":"tv"'), "unknown_value:source"),
+        (lambda p: p.replace('"on_ground":false,', ""), "missing:on_ground"),
+    ],
+)
+def test_parse_rejects_with_reason(spark, change, reason):
+    good = flight().model_dump_json()
+    payload = change(good)
+    assert payload != good  # the edit really applied
+    assert parse_reasons(spark, [payload]) == [reason]
+
+
+def test_rejected_rows_are_dead_letters_and_counted(spark):
+    # pydantic refuses velocity -1, so that one is edited from a valid payload
+    negative_speed = flight().model_dump_json().replace('"velocity":240.0', '"velocity":-1.0')
+    payloads = ["{", negative_speed, "[]", flight().model_dump_json()]
+    parsed = tf.parse_messages(kafka_frame(spark, [("k", p) for p in payloads]), FlightState)
+    dead = tf.rejected_rows(parsed, "flights.states")
+    assert [f.name for f in dead.schema.fields] == [f.name for f in spark_schema(DeadLetter).fields]
+    assert tf.reject_counts(dead) == {"malformed_json": 2, "out_of_range:velocity": 1}
+    assert sorted(r.raw for r in dead.collect()) == sorted(payloads[:3])
+    assert tf.valid_rows(parsed, FlightState).count() == 1
+
+
+def weather_table(spark, observations):
+    frame = tf.valid_rows(tf.parse_messages(kafka_frame(spark, as_kafka_rows(observations)), WeatherObservation), WeatherObservation)
+    return tf.merge_weather_table(tf.empty_weather_table(spark), frame, MAX_AGE_MIN)
+
+
+def flights_frame(spark, states):
+    parsed = tf.parse_messages(kafka_frame(spark, as_kafka_rows(states, "icao24")), FlightState)
+    return tf.valid_rows(parsed, FlightState)
+
+
+def test_cell_id_is_the_grid_cell(spark):
+    states = [flight("aaaaaa", lat=50.03, lon=8.57), flight("bbbbbb", lat=-33.9, lon=-0.2), flight("cccccc", lat=0.0, lon=0.0)]
+    joined = tf.join_latest_weather(flights_frame(spark, states), tf.empty_weather_table(spark), GRID, MAX_AGE_MIN)
+    got = joined.select("icao24", "cell_id")
+    # floor(lat/0.5):floor(lon/0.5) worked out by hand
+    assertDataFrameEqual(got, spark.createDataFrame([("aaaaaa", "100:17"), ("bbbbbb", "-68:-1"), ("cccccc", "0:0")], "icao24 string, cell_id string"))
+
+
+def test_as_of_join_picks_latest_usable_observation(spark):
+    table = weather_table(
+        spark,
+        [
+            weather(observed=T0 - 1800, wind_gusts_10m=1.0),
+            weather(observed=T0 - 900, wind_gusts_10m=2.0),
+            weather(observed=T0 + 900, wind_gusts_10m=3.0),  # after the first flight: not for it
+            weather(cell="10:10", observed=T0 - 7200, wind_gusts_10m=4.0),  # too old for its flight
+        ],
+    )
+    states = [
+        flight("aaaaaa", t=T0),  # -> T0-900
+        flight("bbbbbb", t=T0 + 1000),  # -> T0+900 (weather that arrived "after" earlier flights)
+        flight("cccccc", t=T0 - 1000),  # -> T0-1800
+        flight("dddddd", t=T0 - 5000),  # all Frankfurt observations after it or... T0-1800 is after: none
+        flight("eeeeee", t=T0, lat=5.2, lon=5.2),  # cell 10:10: observation 2 h old -> missing
+        flight("ffffff", t=T0, lat=-20.0, lon=-20.0),  # a cell with no weather at all
+    ]
+    got = tf.join_latest_weather(flights_frame(spark, states), table, GRID, MAX_AGE_MIN).select(
+        "icao24", "weather.observation_time", "weather.wind_gusts_10m", "weather_missing"
+    )
+    expected = spark.createDataFrame(
+        [
+            ("aaaaaa", T0 - 900, 2.0, False),
+            ("bbbbbb", T0 + 900, 3.0, False),
+            ("cccccc", T0 - 1800, 1.0, False),
+            ("dddddd", None, None, True),
+            ("eeeeee", None, None, True),
+            ("ffffff", None, None, True),
+        ],
+        "icao24 string, observation_time double, wind_gusts_10m double, weather_missing boolean",
+    )
+    assertDataFrameEqual(got, expected)
+
+
+def test_weather_table_keeps_few_rows_per_cell_and_replaces_refetches(spark):
+    first = weather_table(spark, [weather(observed=T0 - 900 * i) for i in range(8)])  # 0..105 min old
+    frame = tf.valid_rows(
+        tf.parse_messages(kafka_frame(spark, as_kafka_rows([weather(observed=T0, wind_gusts_10m=99.0)])), WeatherObservation),
+        WeatherObservation,
+    )
+    merged = tf.merge_weather_table(first, frame, MAX_AGE_MIN).collect()
+    assert len(merged) == 1
+    times = [w.observation_time for w in merged[0].observations]
+    assert times == [T0 - 900 * i for i in range(5)]  # within 60 min of the newest, newest first
+    assert merged[0].observations[0].wind_gusts_10m == 99.0
+
+
+def enrich_one(spark, state, observation=None):
+    table = weather_table(spark, [observation] if observation else [])
+    joined = tf.join_latest_weather(flights_frame(spark, [state]), table, GRID, MAX_AGE_MIN)
+    return tf.enrich(joined, CRUISE_MODEL).collect()[0]
+
+
+def test_enrich_projects_enriched_state_with_risk_phase_and_partitions(spark):
+    table = weather_table(spark, [weather(weather_code=95, wind_gusts_10m=60.0, visibility=2500.0)])
+    joined = tf.join_latest_weather(flights_frame(spark, [flight()]), table, GRID, MAX_AGE_MIN)
+    enriched = tf.enrich(joined, CRUISE_MODEL)
+    assert enriched.columns == spark_schema(EnrichedState).fieldNames() + ["date", "hour"]
+    row = enriched.collect()[0]
+    assert (row.risk_score, row.risk_category) == (60, "HIGH")  # 40 + 10 + 10
+    assert row.risk_factors == ["thunderstorm", "gusts > 50 km/h", "visibility < 3000 m"]
+    assert row.callsign == "DLH400" and row.airline_icao == "DLH"
+    assert row.phase == "Cruise"  # scaled (2.4, 11, 0) sits on the cruise centroid
+    assert row.anomaly is False and row.anomaly_reasons == []
+    assert (row.date, row.hour) == ("2025-11-21", 12)
+    assert row.weather.cell_id == FRANKFURT_CELL and row.weather_missing is False
+    assert row.model_version == "test-1"
+    EnrichedState.model_validate(row.asDict(recursive=True))  # the stored shape really is the contract
+
+
+def test_enrich_flags_emergency_envelope_and_model_anomaly(spark):
+    row = enrich_one(spark, flight(squawk="7700", vertical_rate=-45.0))
+    assert row.emergency == "7700 emergency"
+    assert row.anomaly is True
+    # scaled vertical rate -4.5: distance 4.5 from the cruise centroid > threshold 3
+    assert row.anomaly_reasons == [
+        "unusual for its phase (phase model)",
+        "squawk 7700 emergency",
+        "vertical rate outside airliner envelope",
+    ]
+    fast = enrich_one(spark, flight(velocity=400.0))
+    assert "ground speed outside airliner envelope" in fast.anomaly_reasons
+
+
+def test_enrich_ground_and_low_airborne(spark):
+    ground = enrich_one(spark, flight(on_ground=True, baro_altitude=100.0, velocity=5.0), weather())
+    assert (ground.phase, ground.risk_score) == ("Ground", 0)
+    low = enrich_one(spark, flight(baro_altitude=200.0, velocity=70.0, vertical_rate=-4.0), weather())
+    assert low.risk_factors == ["airborne below 300 m"] and low.risk_score == 15
+    assert low.phase == "Takeoff/Landing"
+    missing = enrich_one(spark, flight())
+    assert missing.weather is None and missing.weather_missing is True and missing.risk_score == 0
+
+
+def test_newest_per_aircraft_tracks_and_alert_signals(spark):
+    table = weather_table(spark, [weather(weather_code=97, precipitation=6.0)])  # 40 + 20 = HIGH
+    states = [flight("aaaaaa", t=T0 + s) for s in (0, 10, 29, 31)] + [flight("bbbbbb", t=T0, squawk="7600", lat=-20.0)]
+    enriched = tf.enrich(tf.join_latest_weather(flights_frame(spark, states), table, GRID, MAX_AGE_MIN), CRUISE_MODEL)
+
+    newest = {r.icao24: r.event_time for r in tf.newest_per_aircraft(enriched).collect()}
+    assert newest == {"aaaaaa": T0 + 31, "bbbbbb": T0}
+
+    tracks = sorted((r._id, r.t) for r in tf.track_points(enriched).collect())
+    bucket = int(T0 // 30)
+    assert tracks == [(f"aaaaaa:{bucket}", T0), (f"aaaaaa:{bucket + 1}", T0 + 31), (f"bbbbbb:{bucket}", T0)]
+
+    signals = {(r.icao24, r.type): r for r in tf.alert_signals(enriched).collect()}
+    assert set(signals) == {("aaaaaa", "HIGH_RISK"), ("bbbbbb", "EMERGENCY")}
+    high = signals[("aaaaaa", "HIGH_RISK")]
+    assert (high.first_seen, high.last_seen, high.reasons) == (T0, T0 + 31, ["thunderstorm", "precipitation > 5 mm"])
+    assert signals[("bbbbbb", "EMERGENCY")].reasons == ["squawk 7600 radio failure"]
