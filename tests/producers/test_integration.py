@@ -111,10 +111,11 @@ def validated(topic: TopicSpec, per_partition: dict[int, list]) -> list:
 
 def test_sim_all_publishes_every_topic_and_exits_cleanly_on_sigterm(stack: Settings):
     before = snapshot(stack)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRISK_")}
+    # Pinned here so a developer's .env cannot change what is expected below.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SKYRISK_")}, "SKYRISK_WEATHER_GRID_DEG": "0.5"}
     process = subprocess.Popen(
         [sys.executable, "-m", "producers", "all", "sim", "--aircraft", "300", "--status-interval", "1",
-         "--bootstrap-servers", stack.kafka_bootstrap_servers],
+         "--bbox", "35,-12,62,32", "--bootstrap-servers", stack.kafka_bootstrap_servers],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
