@@ -7,7 +7,7 @@ import sys
 import time
 
 from infra import stack
-from infra.setup import SetupError, setup
+from infra.setup import PARTS, SetupError, setup
 from skyrisk.settings import load_settings
 
 
@@ -15,8 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     setup_cmd = sub.add_parser("setup", help="obtain jars, build MinIO/FerretDB, install the browser (cached)")
-    setup_cmd.add_argument("--no-browser", action="store_true", help="skip Debian chromium/chromedriver")
+    setup_cmd.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS),
+                           help="obtain only these parts (default: all)")
     sub.add_parser("up", help="start Kafka, MinIO, FerretDB and create topics, bucket, collections")
+    sub.add_parser("bootstrap", help="create topics, bucket, collections and indexes on running services")
     sub.add_parser("down", help="stop the services (data is kept)")
     sub.add_parser("status", help="show each service, its pid, health and address")
     logs = sub.add_parser("logs", help="show the services' logs")
@@ -30,11 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     try:
         if args.command == "setup":
-            setup(settings, with_browser=not args.no_browser)
+            setup(settings, parts=tuple(args.only))
         elif args.command == "up":
             started = time.monotonic()
             stack.up(settings)
             print(f"Stack ready in {time.monotonic() - started:.1f}s. `make status` shows it, `make down` stops it.")
+        elif args.command == "bootstrap":
+            stack.bootstrap(settings)
         elif args.command == "down":
             stack.down(settings)
         elif args.command == "status":

@@ -210,13 +210,21 @@ def check_java() -> None:
     say(f"java: {out.splitlines()[0] if out else 'found'}")
 
 
-def setup(settings: Settings, *, with_browser: bool = True) -> None:
+PARTS = ("jars", "services", "browser")
+
+
+def setup(settings: Settings, *, parts: tuple[str, ...] = PARTS) -> None:
+    """Obtain what is missing; ``parts`` narrows it (the Docker image needs only the jars)."""
     started = time.monotonic()
     versions = load_versions()
     (settings.cache_dir / "logs").mkdir(parents=True, exist_ok=True)
     check_java()
-    steps = [maven_step(settings, name, spec) for name, spec in versions["maven"].items()]
-    steps += [minio_step(settings, versions["go"]["minio"]), ferretdb_step(settings, versions["go"]["ferretdb"])]
+    steps: list[Step] = []
+    if "jars" in parts:
+        steps += [maven_step(settings, name, spec) for name, spec in versions["maven"].items()]
+    if "services" in parts:
+        steps += [minio_step(settings, versions["go"]["minio"]), ferretdb_step(settings, versions["go"]["ferretdb"])]
+    with_browser = "browser" in parts
     logs = settings.cache_dir / "logs"
     errors: list[str] = []
     with ThreadPoolExecutor(max_workers=len(steps) + 1) as pool:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     spark_driver_memory: str = Field("2g", description="Driver memory (local mode: all of Spark).")
     spark_shuffle_partitions: int = Field(4, description="spark.sql.shuffle.partitions.")
     spark_ui_port: int = Field(4040, description="Spark UI port (0 disables the UI).")
+    spark_driver_host: str | None = Field(
+        None, description="Address executors use to reach the driver (cluster mode, e.g. in compose)."
+    )
     spark_jars_dir: Path | None = Field(
         None, description="Connector jars; default <cache_dir>/jars/spark (from make setup)."
     )

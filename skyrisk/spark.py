@@ -64,7 +64,10 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
         conf["spark.ui.port"] = str(settings.spark_ui_port)
     else:
         conf["spark.ui.enabled"] = "false"
-    if settings.spark_master.startswith("local"):
+    if settings.spark_driver_host:
+        conf["spark.driver.host"] = settings.spark_driver_host
+        conf["spark.driver.bindAddress"] = "0.0.0.0"
+    elif settings.spark_master.startswith("local"):
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     return conf
