@@ -6,7 +6,6 @@ directory the first time a test asks for it, and always stops them at the end of
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,7 +36,6 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         spark_ui_port=0,
         spark_driver_memory="2g",
         dashboard_port=dashboard,
-        **({"cache_dir": Path(os.environ["SKYRISK_CACHE_DIR"])} if "SKYRISK_CACHE_DIR" in os.environ else {}),
     )
 
 
