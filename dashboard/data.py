@@ -41,30 +41,31 @@ REFERENCE_MAX_AGE_S = 300.0
 
 class _Cached:
     """A value reloaded when older than ``max_age_s``; reloads run in the background once a
-    value exists, so a slow database never blocks a page refresh."""
+    value exists, so a slow database never blocks a page refresh. A value that took long to
+    load is kept at least twice its load time, so reloading never occupies the database."""
 
-    def __init__(self, load: Callable[[], Any], max_age_s: float, background: bool = True) -> None:
-        self._load, self._max_age_s, self._background = load, max_age_s, background
+    def __init__(self, load: Callable[[], Any], max_age_s: float) -> None:
+        self._load, self._max_age_s = load, max_age_s
         self._value: Any = None
         self._loaded_at = 0.0
+        self._load_s = 0.0
         self._lock = threading.Lock()
         self._loading = False
 
     def get(self) -> Any:
         if self._value is None:
             return self.reload()
-        if time.monotonic() - self._loaded_at > self._max_age_s and not self._loading:
-            if self._background:
-                self._loading = True
-                threading.Thread(target=self._reload_quietly, daemon=True).start()
-            else:
-                return self.reload()
+        stale_after = max(self._max_age_s, 2 * self._load_s)
+        if time.monotonic() - self._loaded_at > stale_after and not self._loading:
+            self._loading = True
+            threading.Thread(target=self._reload_quietly, daemon=True).start()
         return self._value
 
     def reload(self) -> Any:
         with self._lock:
+            started = time.monotonic()
             value = self._load()
-            self._value, self._loaded_at = value, time.monotonic()
+            self._value, self._loaded_at, self._load_s = value, time.monotonic(), time.monotonic() - started
             return value
 
     def _reload_quietly(self) -> None:
