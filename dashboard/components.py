@@ -5,15 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from dash import dash_table, html
-
-TABLE_STYLE: dict[str, Any] = {
-    "style_table": {"overflowX": "auto"},
-    "style_cell": {"backgroundColor": "#13202e", "color": "#dfe7ef", "border": "1px solid #2a3b4d",
-                   "fontFamily": "inherit", "fontSize": "13px", "padding": "4px 8px", "textAlign": "left"},
-    "style_header": {"backgroundColor": "#1d2b3a", "fontWeight": "bold"},
-    "page_size": 25,
-}
+from dash import dcc, html
 
 GRAPH_LAYOUT: dict[str, Any] = {
     "template": "plotly_dark",
@@ -28,15 +20,18 @@ def page_header(title: str, subtitle: str) -> html.Div:
     return html.Div([html.H2(title), html.P(subtitle, className="subtitle")], className="page-header")
 
 
-def table(table_id: str, columns: list[tuple[str, str]], markdown: tuple[str, ...] = ()) -> dash_table.DataTable:
-    return dash_table.DataTable(
-        id=table_id,
-        columns=[{"name": name, "id": key, **({"presentation": "markdown"} if key in markdown else {})}
-                 for key, name in columns],
-        data=[],
-        markdown_options={"link_target": "_self"},
-        **TABLE_STYLE,
+def data_table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> html.Table:
+    """A plain table: ``columns`` are (key, heading); a cell may be text or a component."""
+    return html.Table(
+        [html.Thead(html.Tr([html.Th(name) for _, name in columns])),
+         html.Tbody([html.Tr([html.Td(row.get(key, "")) for key, _ in columns]) for row in rows])],
+        className="data-table",
     )
+
+
+def map_link(icao24: str, text: str | None = None) -> dcc.Link:
+    """A link that opens the live map centred on one aircraft, with its detail panel."""
+    return dcc.Link(text or icao24, href=f"/?icao24={icao24}")
 
 
 def utc(epoch_s: float | None) -> str:

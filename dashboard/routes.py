@@ -58,12 +58,9 @@ class JourneyRow:
     days: str
     callsigns: tuple[str, ...]  # ICAO callsigns of the legs (DLH400), to find them on the live map
 
-    def as_table_row(self, airborne: Mapping[str, str]) -> dict[str, Any]:
-        """A DataTable row; ``live`` links the first leg airborne now to the map."""
-        live = next((airborne[c] for c in self.callsigns if c in airborne), None)
-        row = {k: v for k, v in self.__dict__.items() if k != "callsigns"}
-        row["live"] = f"[on the map](/?icao24={live})" if live else ""
-        return row
+    def airborne_icao24(self, airborne: Mapping[str, str]) -> str | None:
+        """The icao24 of the first leg flying right now (``airborne``: callsign -> icao24)."""
+        return next((airborne[c] for c in self.callsigns if c in airborne), None)
 
 
 def journey_row(journey: ScheduleJourney, icao_of_airline: Mapping[str, str]) -> JourneyRow:

@@ -10,7 +10,7 @@ import dash
 from dash import Input, Output, dcc, html
 
 from dashboard import inputs
-from dashboard.components import page_header, table, utc
+from dashboard.components import data_table, map_link, page_header, utc
 from dashboard.data import DashboardData
 from dashboard.live import RISK_CATEGORIES
 
@@ -28,7 +28,7 @@ def alert_rows(alerts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "type": a.get("type"),
             "callsign": (a.get("callsign") or "").strip() or "-",
-            "aircraft": f"[{a.get('icao24')}](/?icao24={a.get('icao24')})",
+            "aircraft": map_link(a.get("icao24", "")),
             "risk": f"{a.get('risk_score')} {a.get('risk_category')}" if a.get("risk_score") is not None else "-",
             "reasons": ", ".join(a.get("reasons") or []),
             "started": utc(a.get("started_at")),
@@ -57,7 +57,7 @@ def layout(**_query: Any) -> html.Div:
                 className="form-row",
             ),
             html.Div(id="alert-summary", className="subtitle"),
-            table("alert-table", ALERT_COLUMNS, markdown=("aircraft",)),
+            html.Div(id="alert-table"),
             dcc.Interval(id="alert-tick", interval=5_000),
         ]
     )
@@ -66,11 +66,11 @@ def layout(**_query: Any) -> html.Div:
 def register(app: dash.Dash, data: DashboardData) -> None:
     dash.register_page(__name__, path="/alerts", name="Alerts", title="skyrisk · alerts", order=2, layout=layout)
 
-    @app.callback(Output("alert-table", "data"), Output("alert-summary", "children"),
+    @app.callback(Output("alert-table", "children"), Output("alert-summary", "children"),
                   Input("alert-tick", "n_intervals"), Input("alert-types", "value"),
                   Input("alert-categories", "value"), Input("alert-window", "value"))
-    def refresh_alerts(_: Any, types: Any, categories: Any, window: Any) -> tuple[list[dict[str, Any]], str]:
+    def refresh_alerts(_: Any, types: Any, categories: Any, window: Any) -> tuple[Any, str]:
         minutes = WINDOWS_MIN.get(window, 60) if isinstance(window, str) else 60
         alerts = data.alerts(inputs.choices(types, inputs.ALERT_TYPES), inputs.choices(categories, RISK_CATEGORIES),
                              time.time() - minutes * 60, FEED_LIMIT)
-        return alert_rows(alerts), f"{len(alerts)} alert episode(s) seen in the last {minutes} min"
+        return data_table(ALERT_COLUMNS, alert_rows(alerts)), f"{len(alerts)} alert episode(s) seen in the last {minutes} min"

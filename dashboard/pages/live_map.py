@@ -43,6 +43,7 @@ REFRESH_MS = 3_000
 TRAIL_MINUTES = 30
 TRAIL_EVERY_N_TICKS = 10  # the trail gains a point per 30 s at most: reload it every ~30 s
 WEATHER_EVERY_N_TICKS = 20
+DETAIL_EVERY_N_TICKS = 5  # the detail panel reads one document: refresh it every ~15 s
 SELECTED_ZOOM = 7.0
 
 
@@ -165,8 +166,8 @@ def _page(figure: go.Figure, selected: str | None, view: Viewport) -> html.Div:
                     _filters_panel(),
                     html.Div(dcc.Graph(id="live-map", figure=figure, style={"height": "78vh"},
                                        config={"scrollZoom": True, "displaylogo": False}), className="map-box"),
-                    html.Div(id="detail-panel", className="detail-panel",
-                             children=message("Click an aircraft to see its details.")),
+                    html.Div([html.Button("clear selection", id="clear-selection", className="link-button"),
+                              html.Div(id="detail-body")], id="detail-panel", className="detail-panel"),
                 ],
                 className="live-row",
             ),
@@ -295,15 +296,20 @@ def register(app: dash.Dash, data: DashboardData) -> None:
             figure = apply_updates(Patch(), updates)
         return figure, _counters(update["counters"], update["aggregated"], snapshot)
 
-    @app.callback(Output("selected-aircraft", "data"), Input("live-map", "clickData"), prevent_initial_call=True)
-    def select_aircraft(click: Any) -> Any:
+    @app.callback(Output("selected-aircraft", "data"), Input("live-map", "clickData"),
+                  Input("clear-selection", "n_clicks"), prevent_initial_call=True)
+    def select_aircraft(click: Any, _: Any) -> Any:
+        if ctx.triggered_id == "clear-selection":
+            return None
         points = click.get("points", []) if isinstance(click, dict) else []
         icao24 = inputs.icao24(points[0].get("customdata")) if points else None
-        return icao24 if icao24 else dash.no_update
+        return icao24 if icao24 else dash.no_update  # a click on a cell of many aircraft selects none
 
-    @app.callback(Output("detail-panel", "children"), Input("selected-aircraft", "data"))
-    def show_detail(selected: Any) -> Any:
+    @app.callback(Output("detail-body", "children"), Input("selected-aircraft", "data"), Input("live-tick", "n_intervals"))
+    def show_detail(selected: Any, tick: Any) -> Any:
         icao24 = inputs.icao24(selected)
+        if ctx.triggered_id == "live-tick" and (icao24 is None or (tick or 0) % DETAIL_EVERY_N_TICKS):
+            return dash.no_update
         if icao24 is None:
             return message("Click an aircraft to see its details.")
         return detail_panel(data, icao24)

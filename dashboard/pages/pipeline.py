@@ -9,7 +9,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
-from dashboard.components import GRAPH_LAYOUT, page_header, table, utc
+from dashboard.components import GRAPH_LAYOUT, data_table, page_header, utc
 from dashboard.data import DashboardData
 
 PROGRESS_POINTS = 300
@@ -64,7 +64,7 @@ def layout(**_query: Any) -> html.Div:
             page_header("Pipeline", "Streaming micro-batches over time and the nightly batch runs."),
             html.Div(graphs, className="grid-2"),
             html.H3("Batch runs"),
-            table("batch-run-table", RUN_COLUMNS),
+            html.Div(id="batch-run-table"),
             dcc.Interval(id="pipeline-tick", interval=10_000),
         ]
     )
@@ -75,7 +75,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
                        layout=layout)
 
     @app.callback([Output(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
-                  + [Output("batch-run-table", "data")], Input("pipeline-tick", "n_intervals"))
+                  + [Output("batch-run-table", "children")], Input("pipeline-tick", "n_intervals"))
     def refresh_pipeline(_: Any) -> list[Any]:
         figures = progress_figures(data.stream_progress(PROGRESS_POINTS))
-        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [run_rows(data.batch_runs(50))]
+        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [data_table(RUN_COLUMNS, run_rows(data.batch_runs(50)))]

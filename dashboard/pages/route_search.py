@@ -9,7 +9,7 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from dashboard import inputs
-from dashboard.components import message, page_header, table
+from dashboard.components import data_table, map_link, message, page_header
 from dashboard.data import DashboardData
 from dashboard.routes import JourneyRow, journey_rows
 
@@ -87,15 +87,17 @@ def layout(**_query: Any) -> html.Div:
     )
 
 
-def results_block(title: str, rows: list[JourneyRow], error: str | None, airborne: dict[str, str],
-                  block_id: str) -> list[Any]:
+def results_block(title: str, rows: list[JourneyRow], error: str | None, airborne: dict[str, str]) -> list[Any]:
     if error:
         return [html.H3(title), message(error, "warning")]
     if not rows:
         return [html.H3(title), message("No flights found for this route and date.", "empty")]
-    result = table(f"{block_id}-table", RESULT_COLUMNS, markdown=("live",))
-    result.data = [row.as_table_row(airborne) for row in rows]
-    return [html.H3(f"{title}: {len(rows)} journey{'s' if len(rows) > 1 else ''}"), result]
+    table_rows = []
+    for row in rows:
+        live = row.airborne_icao24(airborne)
+        table_rows.append({**row.__dict__, "live": map_link(live, "on the map") if live else ""})
+    return [html.H3(f"{title}: {len(rows)} journey{'s' if len(rows) > 1 else ''}"),
+            data_table(RESULT_COLUMNS, table_rows)]
 
 
 def register(app: dash.Dash, data: DashboardData) -> None:
@@ -118,13 +120,13 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     def run_search(_: int, origin: Any, destination: Any, departure: Any, back: Any) -> tuple[Any, Any]:
         airborne = airborne_callsigns(data)
         rows, error = search(data, origin, destination, departure)
-        outbound = results_block("Outbound", rows, error, airborne, "route-outbound")
+        outbound = results_block("Outbound", rows, error, airborne)
         if back in (None, "") or error:
             return outbound, []
         return_day = inputs.day(back)
         departure_day = inputs.day(departure)
         if return_day is None or (departure_day is not None and return_day < departure_day):
-            return outbound, results_block("Return", [], "The return date must be on or after departure.", {}, "r")
+            return outbound, results_block("Return", [], "The return date must be on or after departure.", {})
         rows_back, error_back = search(data, destination, origin, back)
-        return outbound, results_block("Return", rows_back, error_back, airborne, "route-inbound")
+        return outbound, results_block("Return", rows_back, error_back, airborne)
 

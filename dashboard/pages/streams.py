@@ -8,7 +8,7 @@ import dash
 from dash import Input, Output, dcc, html
 
 from dashboard import inputs
-from dashboard.components import message, page_header, table, utc
+from dashboard.components import data_table, message, page_header, utc
 from dashboard.data import DashboardData, KafkaRecord, TopicStatus
 
 TOPIC_COLUMNS = [("topic", "Topic"), ("partitions", "Partitions"), ("end_offsets", "End offsets per partition"),
@@ -44,10 +44,10 @@ def layout(**_query: Any) -> html.Div:
         [
             page_header("Streams", "Kafka topics, the streaming job's consumer lag, and the newest messages."),
             html.H3("Topics"),
-            table("topic-table", TOPIC_COLUMNS),
+            html.Div(id="topic-table"),
             html.H3("Streaming consumer lag"),
             html.Div(id="lag-note", className="subtitle"),
-            table("lag-table", LAG_COLUMNS),
+            html.Div(id="lag-table"),
             html.H3("Message browser"),
             html.Div(
                 [
@@ -70,7 +70,7 @@ def layout(**_query: Any) -> html.Div:
 def register(app: dash.Dash, data: DashboardData) -> None:
     dash.register_page(__name__, path="/streams", name="Streams", title="skyrisk · streams", order=3, layout=layout)
 
-    @app.callback(Output("topic-table", "data"), Output("lag-table", "data"), Output("lag-note", "children"),
+    @app.callback(Output("topic-table", "children"), Output("lag-table", "children"), Output("lag-note", "children"),
                   Input("streams-tick", "n_intervals"))
     def refresh_topics(_: Any) -> tuple[Any, Any, Any]:
         try:
@@ -78,7 +78,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         except Exception as error:  # noqa: BLE001 - an unreachable broker is shown, not raised
             topics = [{"topic": f"broker unreachable: {error}"}]
         lag, note = lag_rows(data.stream_progress(1))
-        return topics, lag, note
+        return data_table(TOPIC_COLUMNS, topics), data_table(LAG_COLUMNS, lag), note
 
     @app.callback(Output("browse-records", "children"), Input("browse-topic", "value"),
                   Input("browse-count", "value"), Input("browse-refresh", "n_clicks"))

@@ -83,10 +83,10 @@ def test_a_route_without_flights_that_day_returns_no_rows():
     assert (rows, error) == ([], None)
 
 
-def test_airborne_flight_gets_a_link_to_the_live_map():
+def test_an_airborne_flight_is_found_by_its_icao_callsign():
     row = journey_rows(seed.schedules()[:1], ICAO)[0]
-    assert row.as_table_row({"DLH400": "3c6444"})["live"] == "[on the map](/?icao24=3c6444)"
-    assert row.as_table_row({})["live"] == ""
+    assert row.airborne_icao24({"DLH400": "3c6444"}) == "3c6444"
+    assert row.airborne_icao24({"DLH123": "3c4b26"}) is None
 
 
 @pytest.mark.parametrize(
