@@ -41,7 +41,7 @@ HOUR_MS = 3_600_000
 FLIGHT_STATES = TopicSpec("flights.states", 6, "icao24", "FlightState", retention_ms=24 * HOUR_MS)
 WEATHER = TopicSpec("weather.current", 3, "cell_id", "WeatherObservation", retention_ms=48 * HOUR_MS)
 LH_REFERENCE = TopicSpec("lufthansa.reference", 1, "type:code", "ReferenceRecord", compacted=True)
-LH_SCHEDULES = TopicSpec("lufthansa.schedules", 3, "origin-destination-date", "ScheduleJourney", compacted=True)
+LH_SCHEDULES = TopicSpec("lufthansa.schedules", 3, "origin-destination-date:flight numbers", "ScheduleJourney", compacted=True)
 ALERTS = TopicSpec("alerts", 3, "icao24", "Alert", retention_ms=7 * 24 * HOUR_MS)
 DEAD_LETTER = TopicSpec("deadletter", 1, "source topic", "DeadLetter", retention_ms=7 * 24 * HOUR_MS)
 
@@ -218,7 +218,9 @@ class ScheduleJourney(Message):
 
     @property
     def key(self) -> str:
-        return f"{self.origin}-{self.destination}-{self.query_date}"
+        # Route and date first (what consumers group by), then the journey's flight numbers:
+        # the topic is compacted and one route has several journeys a day, each must survive.
+        return f"{self.origin}-{self.destination}-{self.query_date}:{'+'.join(self.flight_numbers)}"
 
 
 AlertType = Literal["HIGH_RISK", "ANOMALY", "EMERGENCY"]
@@ -346,6 +348,15 @@ class EnrichedState(BaseModel):
     anomaly_reasons: list[str]
     emergency: str | None = None  # "7500 hijack" | "7600 radio failure" | "7700 emergency"
     model_version: str  # "bootstrap-..." until the batch job trained one
+
+
+class CuratedPosition(EnrichedState):
+    """One row of the batch's curated history (``LAKE_CURATED``, partitioned by ``date``):
+    a deduplicated EnrichedState and where it sits in its flight."""
+
+    flight_id: str  # FlightSummary.flight_id
+    step_km: float  # great-circle km from the flight's previous position (0 at its first)
+    alert_starts: list[str]  # AlertTypes whose episode starts here (flagged now, not just before)
 
 
 class TrackPoint(BaseModel):

@@ -132,7 +132,7 @@ def test_next_offset_from_links_or_total_count():
 def test_single_schedule_with_a_single_flight():
     ((key, journey),) = journeys(parse_schedules(load("lh_schedules_single.json"), "FRA", "JFK", "2026-11-21", 5.0,
                                                  "live"))
-    assert key == "FRA-JFK-2026-11-21"
+    assert key == "FRA-JFK-2026-11-21:LH400"
     assert (journey.duration_iso, journey.duration_minutes, journey.stops) == ("PT8H50M", 530, 0)
     assert journey.flight_numbers == ["LH400"]
     (leg,) = journey.legs
@@ -244,7 +244,8 @@ def test_schedules_for_routes_over_the_horizon_paced_under_five_calls_a_second(l
 
     assert len(batches) == 6  # 2 routes x 3 days
     keys = [key for b in batches for key, _ in b.records]
-    assert keys == ["FRA-JFK-2026-11-21", "MUC-LHR-2026-11-21", "MUC-LHR-2026-11-22", "MUC-LHR-2026-11-23"]
+    assert keys == ["FRA-JFK-2026-11-21:LH400", "MUC-LHR-2026-11-21:LH400", "MUC-LHR-2026-11-22:LH400",
+                    "MUC-LHR-2026-11-23:LH400"]
     assert sum(len(b.dead_letters) for b in batches) == 2  # the two ProcessingErrors answers
     assert clock.sleeps == [pytest.approx(1.0)]  # the 5th call waits: at most 4 in any second
     assert "calls_left_hour=944" in client.status()
@@ -266,7 +267,8 @@ def test_replay_of_recorded_lufthansa_responses(tmp_path):
         shutil.copy(DATA / source, tmp_path / target)
     batches = list(LufthansaReplay(tmp_path, FakeClock()).batches())
     assert [key for b in batches for key, _ in b.records] == [
-        "airport:FRA", "city:FRA", "city:LON", "MUC-SIN-2026-11-22", "MUC-SIN-2026-11-22"]
+        # the recording holds two MUC-SIN journeys that day: direct LH778, and LH772 + LH9772 via BKK
+        "airport:FRA", "city:FRA", "city:LON", "MUC-SIN-2026-11-22:LH778", "MUC-SIN-2026-11-22:LH772+LH9772"]
     assert batches[0].topic is LH_REFERENCE and batches[2].topic is LH_SCHEDULES
     assert len(batches[3].dead_letters) == 1
     assert references(batches[0])["airport:FRA"].fetched_time == 1795226400.0  # 2026-11-21T02:00Z

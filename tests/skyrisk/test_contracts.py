@@ -88,4 +88,12 @@ def test_models_reject_out_of_range_and_unknown_fields():
 
 def test_keys_follow_the_topic_contract():
     assert c.ReferenceRecord(**SAMPLES[c.ReferenceRecord]).key == "city:FRA"
-    assert c.ScheduleJourney(**SAMPLES[c.ScheduleJourney]).key == "FRA-JFK-2026-11-22"
+    assert c.ScheduleJourney(**SAMPLES[c.ScheduleJourney]).key == "FRA-JFK-2026-11-22:LH400+LH9000"
+
+
+def test_two_journeys_of_one_route_and_day_keep_distinct_keys():
+    # The schedules topic is compacted: equal keys would drop all but one journey.
+    first = c.ScheduleJourney(**SAMPLES[c.ScheduleJourney])
+    second = c.ScheduleJourney(**{**SAMPLES[c.ScheduleJourney], "flight_numbers": ["LH402"]})
+    assert first.key != second.key
+    assert first.key.startswith("FRA-JFK-2026-11-22") and second.key.startswith("FRA-JFK-2026-11-22")
