@@ -371,9 +371,9 @@ def map_traces(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colo
 
 
 def trace_names(colour_mode: str) -> list[str]:
-    """The fixed trace order of the map figure (weather, trail, heading, groups, emergencies)."""
-    return ["weather", "trail", "heading"] + [name for name, _ in COLOUR_MODES[colour_mode]] + [
-        "emergency halo", "emergency", "selected"]
+    """The fixed trace order of the map figure; patches address traces by these positions."""
+    return ["weather", "trail", "heading", *(name for name, _ in COLOUR_MODES[colour_mode]),
+            "emergency halo", "EMERGENCY", "selected"]
 
 
 def typed(values: np.ndarray) -> Any:
@@ -381,21 +381,25 @@ def typed(values: np.ndarray) -> Any:
     return to_typed_array_spec(np.ascontiguousarray(values)) if len(values) else []
 
 
-def trace_data_updates(traces: MapTraces) -> dict[int, dict[str, Any]]:
+def trace_data_updates(traces: MapTraces, colour_mode: str) -> dict[int, dict[str, Any]]:
     """Per trace index: the data properties to set (the callback turns these into a Patch)."""
+    names = trace_names(colour_mode)
     updates: dict[int, dict[str, Any]] = {
-        2: {"lat": typed(traces.heading_lat), "lon": typed(traces.heading_lon)},
+        names.index("heading"): {"lat": typed(traces.heading_lat), "lon": typed(traces.heading_lon)},
     }
-    first_group = 3
-    for offset, group in enumerate([*traces.groups, traces.emergencies, traces.emergencies]):
-        updates[first_group + offset] = {
+    group_names = [name for name, _ in COLOUR_MODES[colour_mode]]
+    targets = [*((names.index(n), group, True) for n, group in zip(group_names, traces.groups)),
+               (names.index("emergency halo"), traces.emergencies, False),
+               (names.index("EMERGENCY"), traces.emergencies, False)]
+    for index, group, sized in targets:
+        updates[index] = {
             "lat": typed(group.latitude),
             "lon": typed(group.longitude),
             "hovertext": group.hovertext.tolist(),
             "customdata": group.icao24.tolist(),
         }
-        if offset < len(traces.groups):
-            updates[first_group + offset]["marker.size"] = typed(group.size)
+        if sized:  # cells of many aircraft are bigger; emergencies keep their fixed size
+            updates[index]["marker.size"] = typed(group.size)
     return updates
 
 

@@ -51,10 +51,11 @@ SELECTED_ZOOM = 7.0
 def map_update(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colour_mode: str) -> dict[str, Any]:
     """The server-side work of one refresh: per trace index the data to patch, plus counters."""
     traces = map_traces(snapshot, filters, view, colour_mode)
-    return {"traces": trace_data_updates(traces), "counters": traces.counters, "aggregated": traces.aggregated}
+    return {"traces": trace_data_updates(traces, colour_mode), "counters": traces.counters, "aggregated": traces.aggregated}
 
 
 def apply_updates(patch: Any, updates: dict[int, dict[str, Any]]) -> Any:
+    """Set dotted properties (``marker.size``) per trace index on a ``Patch`` or a figure dict."""
     for index, properties in updates.items():
         for key, value in properties.items():
             target = patch["data"][index]
@@ -65,22 +66,25 @@ def apply_updates(patch: Any, updates: dict[int, dict[str, Any]]) -> Any:
     return patch
 
 
-def weather_trace_update(data: DashboardData, enabled: bool) -> dict[str, Any]:
+def weather_trace_update(data: DashboardData, enabled: bool, colour_mode: str) -> dict[int, Any]:
+    index = trace_names(colour_mode).index("weather")
     if not enabled:
-        return {"geojson": {"type": "FeatureCollection", "features": []}, "locations": [], "z": [], "text": []}
-    return weather_cells(data.weather_observations(), data.settings.weather_grid_deg)
+        return {index: {"geojson": {"type": "FeatureCollection", "features": []}, "locations": [], "z": [],
+                        "text": []}}
+    return {index: weather_cells(data.weather_observations(), data.settings.weather_grid_deg)}
 
 
 def selection_update(data: DashboardData, snapshot: LiveSnapshot, icao24: str | None, with_trail: bool,
                      colour_mode: str) -> dict[int, Any]:
-    """The selection ring (last trace) and, when asked, the trail (trace 1) of the selected aircraft."""
+    """The selection ring and, when asked, the trail of the selected aircraft."""
+    names = trace_names(colour_mode)
     row = snapshot.index_of(icao24) if icao24 else None
     ring = {"lat": [] if row is None else [float(snapshot.latitude[row])],
             "lon": [] if row is None else [float(snapshot.longitude[row])]}
-    updates: dict[int, Any] = {len(trace_names(colour_mode)) - 1: ring}
+    updates: dict[int, Any] = {names.index("selected"): ring}
     if with_trail:
         points = data.track(icao24, TRAIL_MINUTES) if icao24 else []
-        updates[1] = {"lat": [p["latitude"] for p in points], "lon": [p["longitude"] for p in points]}
+        updates[names.index("trail")] = {"lat": [p["latitude"] for p in points], "lon": [p["longitude"] for p in points]}
     return updates
 
 
@@ -284,14 +288,13 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         tick = tick or 0
         updates = dict(update["traces"])
         if rebuild or ctx.triggered_id in (None, "weather-layer") or tick % WEATHER_EVERY_N_TICKS == 0:
-            updates[0] = weather_trace_update(data, weather_enabled)
+            updates.update(weather_trace_update(data, weather_enabled, colour_mode))
         with_trail = rebuild or ctx.triggered_id in (None, "selected-aircraft") or tick % TRAIL_EVERY_N_TICKS == 0
         updates.update(selection_update(data, snapshot, icao24, with_trail, colour_mode))
         if rebuild:
             center, zoom = _initial_view(data, snapshot, icao24)
-            figure: Any = build_figure(colour_mode, center, zoom, online_tiles_reachable())
-            for index, props in updates.items():
-                figure.data[index].update(_nested(props))
+            figure: Any = apply_updates(build_figure(colour_mode, center, zoom, online_tiles_reachable()).to_dict(),
+                                        updates)
         else:
             figure = apply_updates(Patch(), updates)
         return figure, _counters(update["counters"], update["aggregated"], snapshot)
@@ -313,18 +316,6 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         if icao24 is None:
             return message("Click an aircraft to see its details.")
         return detail_panel(data, icao24)
-
-
-def _nested(props: dict[str, Any]) -> dict[str, Any]:
-    """``{"marker.size": v}`` -> ``{"marker": {"size": v}}`` for ``trace.update``."""
-    out: dict[str, Any] = {}
-    for key, value in props.items():
-        *parents, leaf = key.split(".")
-        target = out
-        for parent in parents:
-            target = target.setdefault(parent, {})
-        target[leaf] = value
-    return out
 
 
 def _initial_view(data: DashboardData, snapshot: LiveSnapshot, icao24: str | None) -> tuple[dict[str, float], float]:

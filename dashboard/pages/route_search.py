@@ -39,18 +39,28 @@ def destination_options(reference: dict[str, Any], origin: Any) -> list[dict[str
     return sorted(({"label": location_label(reference, c), "value": c} for c in destinations), key=lambda o: o["label"])
 
 
+def known_locations(reference: dict[str, Any]) -> set[str]:
+    """Every code the user may name: reference airports and cities, and all schedule endpoints."""
+    codes = set(reference["airports"]) | set(reference["cities"]) | set(reference["routes"])
+    return codes.union(*reference["routes"].values())
+
+
 def search(data: DashboardData, origin: Any, destination: Any, day: Any) -> tuple[list[JourneyRow], str | None]:
-    """Validated search: (rows, error). Codes must be known route endpoints; the date a real date."""
+    """Validated search: (rows, error). Codes must be known, the date a real date; a pair of
+    known codes with no schedule between them has no flights (and costs no query)."""
     reference = data.reference()
-    origin_code = inputs.location_code(origin, reference["routes"].keys())
+    known = known_locations(reference)
+    origin_code = inputs.location_code(origin, known)
     if origin_code is None:
         return [], "Choose a departure airport from the list."
-    destination_code = inputs.location_code(destination, reference["routes"][origin_code])
+    destination_code = inputs.location_code(destination, known)
     if destination_code is None:
-        return [], "Choose a destination served from that airport."
+        return [], "Choose a destination from the list."
     when = inputs.day(day)
     if when is None:
         return [], "Choose a valid departure date."
+    if destination_code not in reference["routes"].get(origin_code, []):
+        return [], None
     return journey_rows(data.schedules(origin_code, destination_code, when), reference["icao_of_airline"]), None
 
 

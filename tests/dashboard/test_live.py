@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from dashboard.live import (
+    COLOUR_MODES,
     MAX_INDIVIDUAL_MARKERS,
+    PHASES,
     WORLD,
     LiveSnapshot,
     Viewport,
@@ -14,9 +16,11 @@ from dashboard.live import (
     map_traces,
     parse_filters,
     trace_data_updates,
+    trace_names,
     viewport_from_relayout,
     weather_cells,
 )
+from dashboard.pages.live_map import build_figure
 from tests.dashboard import seed
 
 ALL_PHASES = ["Ground", "Takeoff/Landing", "Climb/Descent", "Cruise"]
@@ -148,13 +152,21 @@ def test_emergencies_are_never_aggregated():
 def test_patch_payload_carries_typed_arrays_for_each_fixed_trace(snapshot):
     traces = map_traces(snapshot, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""), WORLD,
                         "phase")
-    updates = trace_data_updates(traces)
-    # heading (2), four phase groups (3-6), emergency halo and emergency (7, 8)
-    assert sorted(updates) == [2, 3, 4, 5, 6, 7, 8]
-    cruise = updates[6]
+    updates = trace_data_updates(traces, "phase")
+    names = trace_names("phase")
+    patched = {names[i] for i in updates}
+    assert patched == {"heading", *PHASES, "emergency halo", "EMERGENCY"}
+    cruise = updates[names.index("Cruise")]
     assert set(cruise["lat"]) == {"dtype", "bdata"}
-    assert sorted(cruise["customdata"]) == ["39856a", "3c6444", "4d2222"]
-    assert updates[8]["customdata"] == ["4ca123"]
+    assert sorted(cruise["customdata"]) == ["39856a", "3c6444", "4d2222"]  # EZY77 is drawn as an emergency
+    assert updates[names.index("EMERGENCY")]["customdata"] == ["4ca123"]
+
+
+@pytest.mark.parametrize("colour_mode", list(COLOUR_MODES))
+def test_figure_traces_are_in_the_order_the_patches_address(colour_mode):
+    figure = build_figure(colour_mode, {"lat": 50, "lon": 8}, 4, online_tiles=False)
+    assert [trace.name for trace in figure.data] == trace_names(colour_mode)
+    assert figure.layout.uirevision  # a constant uirevision keeps the user's zoom and pan
 
 
 def test_weather_layer_marks_only_hazardous_cells():

@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Any
+from datetime import timedelta
 
 import pytest
 
 from dashboard.pages.route_search import destination_options, origin_options, search
 from dashboard.routes import days_of_operation, format_duration, iso_duration_minutes, journey_rows
 from tests.dashboard import seed
+from tests.dashboard.fakes import FakeData
 
 ICAO = {"LH": "DLH"}
-
-
-class FakeData:
-    """Reference data and schedules from the seed; records every schedules query it receives."""
-
-    def __init__(self) -> None:
-        ref = seed.reference()
-        routes: dict[str, set[str]] = {}
-        for doc in seed.schedules():
-            routes.setdefault(doc["origin"], set()).add(doc["destination"])
-        self._reference = {"airports": {d["_id"]: d for d in ref["airports"]},
-                           "cities": {d["_id"]: d for d in ref["cities"]}, "icao_of_airline": ICAO,
-                           "airline_names": {"LH": "Lufthansa"},
-                           "routes": {o: sorted(d) for o, d in routes.items()}}
-        self.queries: list[tuple[Any, ...]] = []
-
-    def reference(self) -> dict[str, Any]:
-        return self._reference
-
-    def schedules(self, origin: str, destination: str, day: date) -> list[dict[str, Any]]:
-        self.queries.append((origin, destination, day))
-        return [d for d in seed.schedules()
-                if (d["origin"], d["destination"], d["query_date"]) == (origin, destination, day.isoformat())]
 
 
 @pytest.mark.parametrize(("text", "minutes"), [("PT9H54M", 594), ("P1DT2H5M", 1565), ("PT45M", 45), ("P2D", 2880),
@@ -97,7 +74,7 @@ def test_an_airborne_flight_is_found_by_its_icao_callsign():
         (".*", "JFK", "2026-11-21"),  # regex payload
         ("FRA", "^J", "2026-11-21"),
         ("XXX", "JFK", "2026-11-21"),  # well-formed but unknown
-        ("FRA", "NYC", "2026-11-21"),  # a known code, but no such route
+        ("FRA", "ZZZ", "2026-11-21"),
         ("FRA", "JFK", {"$gt": ""}),
         ("FRA", "JFK", "2026-02-30"),
         ("FRA", "JFK", "tomorrow"),
@@ -108,6 +85,13 @@ def test_invalid_input_never_reaches_the_database(origin, destination, day):
     data = FakeData()
     rows, error = search(data, origin, destination, day)
     assert rows == [] and error
+    assert data.queries == []
+
+
+@pytest.mark.parametrize(("origin", "destination"), [("FRA", "NYC"), ("JFK", "FRA")])
+def test_known_codes_without_a_route_have_no_flights_and_cost_no_query(origin, destination):
+    data = FakeData()
+    assert search(data, origin, destination, seed.TODAY.isoformat()) == ([], None)
     assert data.queries == []
 
 

@@ -1,0 +1,130 @@
+"""The callbacks as the browser calls them (Dash's HTTP endpoint), with the data access faked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from dashboard.app import create_app
+from dashboard.live import PHASES, RISK_CATEGORIES, Viewport
+from tests.dashboard import seed
+from tests.dashboard.fakes import FakeData
+
+EUROPE = Viewport(35.0, 62.0, -12.0, 32.0, 4.0)
+
+
+@pytest.fixture(scope="module")
+def fake() -> FakeData:
+    return FakeData()
+
+
+@pytest.fixture(scope="module")
+def client(fake):
+    return create_app(fake.settings, fake).server.test_client()
+
+
+def call(client, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, Any]], changed: str,
+         state: list[tuple[str, str, Any]] = ()) -> tuple[int, dict[str, Any]]:
+    """POST one callback like dash-renderer does; returns (status, response)."""
+    output = (f"..{'...'.join(f'{i}.{p}' for i, p in outputs)}.." if len(outputs) > 1
+              else f"{outputs[0][0]}.{outputs[0][1]}")
+    body = {"output": output, "outputs": [{"id": i, "property": p} for i, p in outputs] if len(outputs) > 1
+            else {"id": outputs[0][0], "property": outputs[0][1]},
+            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
+            "state": [{"id": i, "property": p, "value": v} for i, p, v in state], "changedPropIds": [changed]}
+    reply = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+    return reply.status_code, (reply.get_json() if reply.status_code == 200 else {})
+
+
+def refresh_map(client, risk=list(RISK_CATEGORIES), search=None, selected=None, changed="live-tick.n_intervals"):
+    return call(client, [("live-map", "figure"), ("live-counters", "children")], [
+        ("live-tick", "n_intervals", 1), ("colour-mode", "value", "risk"), ("filter-risk", "value", risk),
+        ("filter-phase", "value", list(PHASES)), ("filter-anomalies", "value", []),
+        ("filter-altitude", "value", [0, 45_000]), ("filter-search", "value", search),
+        ("weather-layer", "value", ["on"]), ("map-viewport", "data", EUROPE.__dict__),
+        ("selected-aircraft", "data", selected)], changed)
+
+
+def counter(response: dict[str, Any], box_id: str) -> str:
+    """The text of one counter box in the returned children (by its id)."""
+    def walk(node: Any) -> str | None:
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            if props.get("id") == box_id:
+                return props.get("children")
+            return walk(props.get("children"))
+        if isinstance(node, list):
+            return next((found for found in map(walk, node) if found is not None), None)
+        return None
+
+    return walk(response["response"]["live-counters"]["children"])
+
+
+def test_a_refresh_patches_the_figure_and_counts_the_aircraft(client):
+    status, response = refresh_map(client)
+    assert status == 200
+    figure = response["response"]["live-map"]["figure"]
+    assert figure.get("__dash_patch_update")  # a Patch: the browser keeps its zoom, pan and selection
+    assert counter(response, "count-shown") == str(seed.SEEDED_COUNT)
+    assert counter(response, "count-emergencies") == str(seed.SEEDED_EMERGENCIES)
+
+
+def test_filters_change_the_count(client):
+    _, high_only = refresh_map(client, risk=["HIGH"])
+    assert counter(high_only, "count-shown") == "2"  # DLH123 and the emergency EZY77
+    _, searched = refresh_map(client, search="AFR")
+    assert counter(searched, "count-shown") == "1"
+
+
+def test_hostile_filter_values_are_ignored(client):
+    _, response = refresh_map(client, risk=[{"$ne": None}], search={"$regex": ".*"})
+    assert counter(response, "count-shown") == str(seed.SEEDED_EMERGENCIES)  # no category: only emergencies
+
+
+def test_selecting_an_aircraft_loads_its_trail_once(client, fake):
+    fake.queries.clear()
+    refresh_map(client, selected=seed.DETAIL_ICAO24, changed="selected-aircraft.data")
+    assert ("track", seed.DETAIL_ICAO24) in fake.queries
+
+
+def test_a_click_selects_only_a_valid_aircraft(client):
+    status, response = call(client, [("selected-aircraft", "data")],
+                            [("live-map", "clickData", {"points": [{"customdata": seed.DETAIL_ICAO24}]}),
+                             ("clear-selection", "n_clicks", None)], "live-map.clickData")
+    assert status == 200 and response["response"]["selected-aircraft"]["data"] == seed.DETAIL_ICAO24
+    status, response = call(client, [("selected-aircraft", "data")],
+                            [("live-map", "clickData", {"points": [{"customdata": {"$ne": None}}]}),
+                             ("clear-selection", "n_clicks", None)], "live-map.clickData")
+    assert "selected-aircraft" not in response.get("response", {})  # no update
+
+
+def test_detail_panel_shows_the_aircraft(client):
+    _, response = call(client, [("detail-body", "children")],
+                       [("selected-aircraft", "data", seed.DETAIL_ICAO24), ("live-tick", "n_intervals", 1)],
+                       "selected-aircraft.data")
+    text = json.dumps(response)
+    assert seed.DETAIL_CALLSIGN in text and seed.DETAIL_RISK_FACTOR in text and "LH 400" in text
+
+
+def test_route_search_callback_with_injected_values_queries_nothing(client, fake):
+    fake.queries.clear()
+    _, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
+                       [("route-search", "n_clicks", 1)], "route-search.n_clicks",
+                       state=[("route-from", "value", {"$ne": None}), ("route-to", "value", "JFK"),
+                              ("route-date", "date", seed.TODAY.isoformat()), ("route-return", "date", None)])
+    assert "Choose a departure airport" in json.dumps(response)
+    assert not any(q[0] == "schedules" for q in fake.queries)
+
+
+def test_route_search_callback_with_a_return_date(client):
+    _, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
+                       [("route-search", "n_clicks", 1)], "route-search.n_clicks",
+                       state=[("route-from", "value", "FRA"), ("route-to", "value", "JFK"),
+                              ("route-date", "date", seed.TODAY.isoformat()),
+                              ("route-return", "date", seed.TODAY.isoformat())])
+    outbound = json.dumps(response["response"]["route-outbound"]["children"])
+    inbound = json.dumps(response["response"]["route-inbound"]["children"])
+    assert "LH 400" in outbound and "LH 402" in outbound
+    assert "No flights found" in inbound  # nothing seeded JFK -> FRA
