@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from skyrisk.contracts import AlertType, DailyStats, EnrichedState, FlightSummary, spark_schema
+from skyrisk.contracts import AlertType, CuratedPosition, DailyStats, EnrichedState, FlightSummary, spark_schema
 from skyrisk.geo import haversine_km_column
 
 # Risk categories in increasing order, straight from the contract's Literal (LOW, MEDIUM, HIGH).
@@ -61,10 +61,12 @@ def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
     Duplicates come from re-delivered Kafka records and from OpenSky repeating a stale
     position under the same time_position; their enrichment may differ (weather arrived
     later), so the survivor is chosen deterministically: enriched with weather first, then by
-    every other column. That makes reruns byte-for-byte identical.
+    every other column. That makes reruns identical.
 
-    The range partitioning on icao24 also satisfies the per-aircraft windows that follow, so
-    the whole stage costs one shuffle and one sort.
+    The copies of a report are neighbours in the (icao24, event_time, tie-break) order, so a
+    lag finds them; a window *partitioned* by the double event_time would need its own sort.
+    With the range partitioning on icao24 this sort also serves every per-aircraft window
+    of :func:`segment_flights`: the whole stage costs one shuffle and one sort.
     """
     columns = [f.name for f in spark_schema(EnrichedState).fields]
     rows = enriched.select(*columns)
@@ -73,23 +75,37 @@ def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
         for f in rows.schema.fields
         if f.name not in ("icao24", "event_time", "weather_missing") and _orderable(f.dataType)
     ]
-    same_report = Window.partitionBy("icao24", "event_time").orderBy(*tiebreak)
+    best_first = Window.partitionBy("icao24").orderBy(F.col("event_time").asc(), *tiebreak)
+    previous_time = F.lag("event_time").over(best_first)
     return (
         rows.repartitionByRange(partitions, "icao24")
-        .sortWithinPartitions("icao24", "event_time", *tiebreak)
-        .withColumn("_copy", F.row_number().over(same_report))
-        .where(F.col("_copy") == 1)
+        .sortWithinPartitions(F.col("icao24").asc(), F.col("event_time").asc(), *tiebreak)
+        .withColumn("_copy", previous_time.isNotNull() & (previous_time == F.col("event_time")))
+        .where(~F.col("_copy"))
         .drop("_copy")
     )
 
 
-def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
-    """Add ``flight_id``: a new flight starts after a silence of more than ``gap_minutes`` or
-    right after a touchdown.
+def _alert_flags() -> dict[str, Column]:
+    """Per position: does it raise each alert type (the streaming job's alert conditions)."""
+    flags = {
+        "HIGH_RISK": F.col("risk_category") == F.lit("HIGH"),
+        "ANOMALY": F.col("anomaly"),
+        "EMERGENCY": F.col("emergency").isNotNull(),
+    }
+    assert set(flags) == set(ALERT_TYPES), "a new AlertType needs its position condition here"
+    return {t: F.coalesce(flag, F.lit(False)) for t, flag in flags.items()}
 
-    The touchdown (first on-ground report after being airborne) is the last point of the
-    flight that landed; the ground roll, taxi and next take-off belong to the next flight.
-    The id is ``<icao24>-<first seen yyyyMMddTHHmmss>``, stable across reruns.
+
+def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
+    """Add the CuratedPosition columns: ``flight_id``, ``step_km`` and ``alert_starts``.
+
+    A new flight starts after a silence of more than ``gap_minutes`` or right after a
+    touchdown: the touchdown (first on-ground report after being airborne) is the last point
+    of the flight that landed; the ground roll, taxi and next take-off belong to the next one.
+    The id is ``<icao24>-<first seen yyyyMMddTHHmmss>``, stable across reruns. An alert
+    episode is a run of consecutive flagged positions of one flight; ``alert_starts`` marks
+    its first position.
     """
     track = Window.partitionBy("icao24").orderBy("event_time")
     so_far = track.rowsBetween(Window.unboundedPreceding, Window.currentRow)
@@ -97,7 +113,8 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     silence_break = previous_time.isNull() | (F.col("event_time") - previous_time > F.lit(gap_minutes * 60.0))
     touchdown = F.col("on_ground") & ~F.lag("on_ground", 1, True).over(track) & ~F.col("_silence_break")
     flight_start = F.last(F.when(F.col("_new_flight"), F.col("event_time")), ignorenulls=True).over(so_far)
-    return (
+    flags = _alert_flags()
+    segmented = (
         positions.withColumn("_silence_break", silence_break)
         .withColumn("_touchdown", touchdown)
         .withColumn("_new_flight", F.col("_silence_break") | F.lag("_touchdown", 1, False).over(track))
@@ -109,45 +126,32 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
                 F.date_format(F.timestamp_seconds(flight_start), "yyyyMMdd'T'HHmmss"),
             ),
         )
-        .drop("_silence_break", "_touchdown", "_new_flight")
+        .withColumns({f"_flag_{t}": flag for t, flag in flags.items()})
     )
+    # Same ordering, same partitioning: these windows add no shuffle and no sort.
+    continues = ~F.col("_new_flight")
+    previous_lat, previous_lon = F.lag("latitude").over(track), F.lag("longitude").over(track)
+    step_km = haversine_km_column(previous_lat, previous_lon, F.col("latitude"), F.col("longitude"))
+    starts = [
+        F.when(F.col(f"_flag_{t}") & ~(continues & F.lag(f"_flag_{t}", 1, False).over(track)), F.lit(t))
+        for t in ALERT_TYPES
+    ]
+    return segmented.withColumns(
+        {
+            # haversine_km_column(null, ...) is not null (least(1, null) = 1): test explicitly
+            "step_km": F.when(continues & previous_lat.isNotNull(), step_km).otherwise(F.lit(0.0)),
+            "alert_starts": F.filter(F.array(*starts), lambda t: t.isNotNull()),
+        }
+    ).drop("_silence_break", "_touchdown", "_new_flight", *[f"_flag_{t}" for t in ALERT_TYPES])
 
 
 def curate_positions(enriched: DataFrame, *, partitions: int, gap_minutes: float) -> DataFrame:
-    """Stage 1: deduplicated EnrichedState rows plus ``flight_id``, sorted by icao24 and time."""
-    return segment_flights(deduplicate_positions(enriched, partitions), gap_minutes)
+    """Stage 1: CuratedPosition rows (deduplicated, in flights), sorted by icao24 and time."""
+    curated = segment_flights(deduplicate_positions(enriched, partitions), gap_minutes)
+    return conform(curated, spark_schema(CuratedPosition))
 
 
 # --- stage 2: flight summaries ------------------------------------------------------------------
-def _alert_flags() -> dict[str, Column]:
-    """Per position: does it raise each alert type (the streaming job's alert conditions)."""
-    flags = {
-        "HIGH_RISK": F.col("risk_category") == F.lit("HIGH"),
-        "ANOMALY": F.col("anomaly"),
-        "EMERGENCY": F.col("emergency").isNotNull(),
-    }
-    assert set(flags) == set(ALERT_TYPES), "a new AlertType needs its position condition here"
-    return flags
-
-
-def _with_track_steps(positions: DataFrame) -> DataFrame:
-    """Per position: km from the flight's previous point and, per alert type, whether an
-    episode (a run of consecutive flagged positions) starts here."""
-    flight = Window.partitionBy("flight_id").orderBy("event_time")
-    previous_lat, previous_lon = F.lag("latitude").over(flight), F.lag("longitude").over(flight)
-    step_km = haversine_km_column(previous_lat, previous_lon, F.col("latitude"), F.col("longitude"))
-    # The explicit null test matters: haversine_km_column's least(1, sqrt(null)) is 1, i.e. half
-    # the globe, for the first point of a track.
-    out = positions.withColumn("_step_km", F.when(previous_lat.isNotNull(), step_km).otherwise(F.lit(0.0)))
-    for alert_type, flag in _alert_flags().items():
-        flagged = F.coalesce(flag, F.lit(False))
-        out = out.withColumn(f"_flag_{alert_type}", flagged).withColumn(
-            f"_starts_{alert_type}",
-            F.col(f"_flag_{alert_type}") & ~F.lag(f"_flag_{alert_type}", 1, False).over(flight),
-        )
-    return out
-
-
 def _endpoint(aggregate: Any) -> Column:
     """First/last point (by time) of a flight as a struct; struct order compares time first."""
     return aggregate(
@@ -176,7 +180,7 @@ def flight_tracks(positions: DataFrame) -> DataFrame:
         _endpoint(F.min).alias("_first"),
         _endpoint(F.max).alias("_last"),
         F.max(altitude_column()).alias("max_altitude_m"),
-        F.sum("_step_km").alias("distance_km"),
+        F.sum("step_km").alias("distance_km"),
         F.max("risk_score").alias("max_risk_score"),
         F.max(rank_of[F.col("risk_category")]).alias("_max_risk_rank"),
         F.sum(F.col("anomaly").cast("long")).alias("anomaly_count"),
@@ -184,13 +188,14 @@ def flight_tracks(positions: DataFrame) -> DataFrame:
         F.max(~F.col("on_ground")).alias("_airborne"),
     ] + [
         # coalesce makes the map's values non-null, as the contract's dict[str, int] says
-        F.coalesce(F.sum(F.col(f"_starts_{t}").cast("long")), F.lit(0).cast("long")).alias(f"_episodes_{t}")
+        F.coalesce(F.sum(F.array_contains("alert_starts", t).cast("long")), F.lit(0).cast("long")).alias(
+            f"_episodes_{t}"
+        )
         for t in ALERT_TYPES
     ]
     category_of = F.create_map(*[x for i, c in enumerate(RISK_CATEGORIES) for x in (F.lit(i), F.lit(c))])
     return (
-        _with_track_steps(positions)
-        .groupBy("flight_id")
+        positions.groupBy("flight_id")
         .agg(*aggregates)
         .where(F.col("_airborne"))
         .select(
