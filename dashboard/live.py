@@ -175,6 +175,10 @@ def viewport_from_relayout(relayout: Any, previous: Viewport = WORLD) -> Viewpor
     except (TypeError, ValueError):
         return previous
     if len(points) != 4 or not all(map(math.isfinite, (c for p in points for c in p))):
+        center = relayout.get("map.center")
+        if isinstance(center, Mapping) and isinstance(center.get("lat"), int | float) \
+                and isinstance(center.get("lon"), int | float):
+            return viewport_around(float(center["lat"]), float(center["lon"]), zoom)  # set by code, not by the user
         return Viewport(previous.lat_min, previous.lat_max, previous.lon_min, previous.lon_max, zoom)
     lons = [p[0] for p in points]
     lats = [p[1] for p in points]
@@ -292,42 +296,20 @@ def _individual(snapshot: LiveSnapshot, idx: np.ndarray, size: float) -> GroupDa
     )
 
 
-def _aggregate(
-    snapshot: LiveSnapshot, idx: np.ndarray, codes: np.ndarray, n_groups: int, cell_deg: float, colour_mode: str
-) -> list[GroupData]:
-    """Bin aircraft into square cells; each cell becomes one marker in its dominant group."""
-    rows = np.floor(snapshot.latitude[idx] / cell_deg).astype(np.int64)
-    cols = np.floor(snapshot.longitude[idx] / cell_deg).astype(np.int64)
-    cell_keys, inverse = np.unique(rows * 100_000 + cols, return_inverse=True)
-    n_cells = len(cell_keys)
-    count = np.bincount(inverse, minlength=n_cells)
-    lat = np.bincount(inverse, weights=snapshot.latitude[idx], minlength=n_cells) / count
-    lon = np.bincount(inverse, weights=snapshot.longitude[idx], minlength=n_cells) / count
-    per_group = np.bincount(inverse * n_groups + codes[idx], minlength=n_cells * n_groups).reshape(n_cells, n_groups)
-    if colour_mode == "phase":
-        cell_group = per_group.argmax(axis=1)  # the most common phase
-    else:
-        # Risk and anomaly codes are ordered by severity: a cell shows its worst member.
-        cell_group = n_groups - 1 - np.argmax(per_group[:, ::-1] > 0, axis=1)
-    high = per_group[:, RISK_CATEGORIES.index("HIGH")] if colour_mode == "risk" else None
+def _aggregate(snapshot: LiveSnapshot, idx: np.ndarray, group_name: str, cell_deg: float) -> GroupData:
+    """Bin one colour group's aircraft into square cells: a marker per cell at their mean
+    position, sized by their number. Each group is binned on its own, so a few HIGH aircraft
+    show as small red markers over a large green cell instead of turning the whole cell red."""
+    lat, lon = snapshot.latitude[idx], snapshot.longitude[idx]
+    keys = np.floor(lat / cell_deg).astype(np.int64) * 100_000 + np.floor(lon / cell_deg).astype(np.int64)
+    _, inverse = np.unique(keys, return_inverse=True)
+    count = np.bincount(inverse)
+    mean_lat = np.bincount(inverse, weights=lat) / count
+    mean_lon = np.bincount(inverse, weights=lon) / count
     size = np.clip(6 + 4 * np.log2(count), 6, 40).astype(np.uint8)
-    names = [name for name, _ in COLOUR_MODES[colour_mode]]
-    hover = np.array(
-        [
-            f"{count[c]} aircraft" + (f", {high[c]} HIGH" if high is not None else "")
-            + f"<br>mostly {names[per_group[c].argmax()]}"
-            for c in range(n_cells)
-        ],
-        dtype=object,
-    )
-    groups = []
-    for g in range(n_groups):
-        sel = np.flatnonzero(cell_group == g)
-        groups.append(
-            GroupData(lat[sel].astype(np.float32), lon[sel].astype(np.float32), size[sel], hover[sel],
-                      np.full(len(sel), "", dtype=object))
-        )
-    return groups
+    hover = np.array([f"{n} aircraft {group_name}<br>zoom in to see them" for n in count], dtype=object)
+    return GroupData(mean_lat.astype(np.float32), mean_lon.astype(np.float32), size, hover,
+                     np.full(len(count), "", dtype=object))
 
 
 def heading_ticks(snapshot: LiveSnapshot, idx: np.ndarray, zoom: float) -> tuple[np.ndarray, np.ndarray]:
@@ -355,8 +337,10 @@ def map_traces(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colo
     regular = np.flatnonzero(visible & ~is_emergency)
     codes = group_codes(snapshot, colour_mode)
     aggregated = len(regular) > MAX_INDIVIDUAL_MARKERS
+    group_names = [name for name, _ in COLOUR_MODES[colour_mode]]
     if aggregated:
-        groups = _aggregate(snapshot, regular, codes, n_groups, aggregation_cell_deg(view.zoom), colour_mode)
+        cell_deg = aggregation_cell_deg(view.zoom)
+        groups = [_aggregate(snapshot, regular[codes[regular] == g], group_names[g], cell_deg) for g in range(n_groups)]
         heading_lat = heading_lon = np.array([], dtype=np.float32)
     else:
         groups = [_individual(snapshot, regular[codes[regular] == g], 8) for g in range(n_groups)]

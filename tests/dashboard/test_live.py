@@ -95,6 +95,12 @@ def test_viewport_across_the_antimeridian_keeps_both_sides():
     assert sorted(traces.groups[0].icao24) == ["aaaaaa", "bbbbbb"]
 
 
+def test_viewport_from_a_centre_and_zoom_set_without_corners():
+    view = viewport_from_relayout({"map.center": {"lat": 50.0, "lon": 8.0}, "map.zoom": 7})
+    assert view.zoom == 7 and view.lat_min < 50.0 < view.lat_max and view.lon_min < 8.0 < view.lon_max
+    assert view.lon_max - view.lon_min < 10
+
+
 def test_viewport_ignores_garbage_relayout():
     assert viewport_from_relayout({"map._derived": {"coordinates": "x"}}) == WORLD
     assert viewport_from_relayout(None) == WORLD
@@ -129,14 +135,17 @@ def test_world_view_of_many_aircraft_is_aggregated_and_keeps_the_total():
     assert counted == len(snap)
 
 
-def test_aggregated_cell_takes_the_colour_of_its_worst_aircraft():
+def test_each_risk_category_is_aggregated_on_its_own():
     docs = [{"icao24": f"{i:06x}", "latitude": 50.01, "longitude": 8.01, "risk_category": "LOW"}
             for i in range(MAX_INDIVIDUAL_MARKERS + 1)]
     docs[0]["risk_category"] = "HIGH"
     snap = LiveSnapshot.from_documents(docs)
     traces = map_traces(snap, parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], ""), WORLD, "risk")
-    assert [len(g.latitude) for g in traces.groups] == [0, 0, 1]
-    assert traces.groups[2].hovertext[0].startswith(f"{MAX_INDIVIDUAL_MARKERS + 1} aircraft, 1 HIGH")
+    low, medium, high = traces.groups
+    assert (len(low.latitude), len(medium.latitude), len(high.latitude)) == (1, 0, 1)
+    assert low.hovertext[0].startswith(f"{MAX_INDIVIDUAL_MARKERS} aircraft LOW")
+    assert high.hovertext[0].startswith("1 aircraft HIGH")
+    assert low.size[0] > high.size[0]
 
 
 def test_emergencies_are_never_aggregated():
