@@ -40,6 +40,9 @@ TARGET_P95_MS = 300.0
 TARGET_PAYLOAD_BYTES = 1_000_000
 VIEWS = {
     "world (zoom 1)": WORLD,
+    "Europe (zoom 3.3)": Viewport(35.0, 62.0, -12.0, 32.0, 3.3),
+    # the worst case: as many single aircraft as the map shows before it groups them
+    "dense, unaggregated (z 4.3)": Viewport(42.0, 58.0, 0.0, 22.0, 4.3),
     "regional (zoom 6, Germany)": Viewport(47.0, 55.0, 5.5, 15.5, 6.0),
 }
 
