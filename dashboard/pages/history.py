@@ -121,9 +121,13 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         chosen = inputs.day(day)
         if chosen is None:
             return []
+        try:
+            flights = data.flights_of_day(chosen)
+        except OSError:  # the object store is unreachable: nothing to pick
+            return []
         return [{"label": f"{(f['callsign'] or '').strip() or f['icao24']} · {utc(f['first_seen'])[11:16]}–"
                           f"{utc(f['last_seen'])[11:16]} UTC", "value": f["flight_id"]}
-                for f in data.flights_of_day(chosen)]
+                for f in flights]
 
     @app.callback(Output("replay-points", "data"), Output("replay-slider", "max"), Output("replay-slider", "value"),
                   Output("replay-note", "children"), Input("replay-flight", "value"), State("replay-day", "value"))

@@ -87,7 +87,10 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         if name is None:
             return message("Unknown topic.", "warning")
         size = count if count in BROWSE_SIZES else BROWSE_SIZES[0]
-        records = data.last_messages(name, size)
+        try:
+            records = data.last_messages(name, size)
+        except Exception as error:  # noqa: BLE001 - an unreachable broker is shown, not raised
+            return message(f"Cannot read {name}: {error}", "warning")
         if not records:
             return message(f"{name} holds no messages.", "empty")
         return [html.P(f"{len(records)} newest message(s) of {name}")] + [record_view(r) for r in records]

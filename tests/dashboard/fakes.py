@@ -49,3 +49,12 @@ class FakeData:
 
     def schedules_of_flight(self, flight_number: str, day: date) -> list[dict[str, Any]]:
         return [d for d in seed.schedules() if flight_number in d["flight_numbers"]][:1]
+
+    REPLAY_FLIGHT = "3c6444-20261119T080000"
+
+    def replay_track(self, day: date, flight_id: str) -> list[dict[str, Any]]:
+        self.queries.append(("replay", day, flight_id))
+        if flight_id != self.REPLAY_FLIGHT:
+            return []
+        return [{"event_time": 1_795_000_000.0 + 30 * i, "latitude": 50.0 + i / 10, "longitude": 8.0,
+                 "baro_altitude": 1000.0 * i} for i in range(4)]

@@ -128,3 +128,25 @@ def test_route_search_callback_with_a_return_date(client):
     inbound = json.dumps(response["response"]["route-inbound"]["children"])
     assert "LH 400" in outbound and "LH 402" in outbound
     assert "No flights found" in inbound  # nothing seeded JFK -> FRA
+
+
+def load_replay(client, day: Any, flight: Any) -> dict[str, Any]:
+    _, response = call(client, [("replay-points", "data"), ("replay-slider", "max"), ("replay-slider", "value"),
+                                ("replay-note", "children")],
+                       [("replay-flight", "value", flight)], "replay-flight.value", state=[("replay-day", "value", day)])
+    return response["response"]
+
+
+def test_replay_loads_a_flight_and_its_slider_spans_its_positions(client, fake):
+    loaded = load_replay(client, "2026-11-19", FakeData.REPLAY_FLIGHT)
+    assert len(loaded["replay-points"]["data"]) == 4
+    assert loaded["replay-slider"] == {"max": 3, "value": 3}
+
+
+@pytest.mark.parametrize(("day", "flight"), [("2026-11-19", {"$ne": None}), ("2026-11-19", "../../etc"),
+                                             ({"$gt": ""}, FakeData.REPLAY_FLIGHT), ("2026-13-01", "x")])
+def test_replay_with_hostile_values_reads_nothing(client, fake, day, flight):
+    fake.queries.clear()
+    loaded = load_replay(client, day, flight)
+    assert loaded["replay-points"]["data"] == [] and "Pick a day" in loaded["replay-note"]["children"]
+    assert fake.queries == []
