@@ -41,7 +41,7 @@ from dashboard.routes import journey_rows
 
 REFRESH_MS = 3_000
 TRAIL_MINUTES = 30
-TRAIL_EVERY_N_TICKS = 10  # the trail gains a point per 30 s at most: reload it every ~30 s
+TRAIL_REFRESH_MS = 30_000  # the trail gains a point per 30 s at most
 WEATHER_EVERY_N_TICKS = 20
 DETAIL_EVERY_N_TICKS = 5  # the detail panel reads one document: refresh it every ~15 s
 SELECTED_ZOOM = 7.0
@@ -74,18 +74,19 @@ def weather_trace_update(data: DashboardData, enabled: bool, colour_mode: str) -
     return {index: weather_cells(data.weather_observations(), data.settings.weather_grid_deg)}
 
 
-def selection_update(data: DashboardData, snapshot: LiveSnapshot, icao24: str | None, with_trail: bool,
-                     colour_mode: str) -> dict[int, Any]:
-    """The selection ring and, when asked, the trail of the selected aircraft."""
-    names = trace_names(colour_mode)
+def selection_ring(snapshot: LiveSnapshot, icao24: str | None, colour_mode: str) -> dict[int, Any]:
+    """The ring around the selected aircraft at its current position (from the snapshot)."""
     row = snapshot.index_of(icao24) if icao24 else None
     ring = {"lat": [] if row is None else [float(snapshot.latitude[row])],
             "lon": [] if row is None else [float(snapshot.longitude[row])]}
-    updates: dict[int, Any] = {names.index("selected"): ring}
-    if with_trail:
-        points = data.track(icao24, TRAIL_MINUTES) if icao24 else []
-        updates[names.index("trail")] = {"lat": [p["latitude"] for p in points], "lon": [p["longitude"] for p in points]}
-    return updates
+    return {trace_names(colour_mode).index("selected"): ring}
+
+
+def trail_update(data: DashboardData, icao24: str | None, colour_mode: str) -> dict[int, Any]:
+    """The trail of the selected aircraft (a query of ``tracks``)."""
+    points = data.track(icao24, TRAIL_MINUTES) if icao24 else []
+    return {trace_names(colour_mode).index("trail"): {"lat": [p["latitude"] for p in points],
+                                                       "lon": [p["longitude"] for p in points]}}
 
 
 def build_figure(colour_mode: str, center: dict[str, float], zoom: float, online_tiles: bool) -> go.Figure:
@@ -176,6 +177,7 @@ def _page(figure: go.Figure, selected: str | None, view: Viewport) -> html.Div:
                 className="live-row",
             ),
             dcc.Interval(id="live-tick", interval=REFRESH_MS),
+            dcc.Interval(id="trail-tick", interval=TRAIL_REFRESH_MS),
             dcc.Store(id="selected-aircraft", data=selected),
             dcc.Store(id="map-viewport", data=view.__dict__),
         ]
@@ -289,8 +291,9 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         updates = dict(update["traces"])
         if rebuild or ctx.triggered_id in (None, "weather-layer") or tick % WEATHER_EVERY_N_TICKS == 0:
             updates.update(weather_trace_update(data, weather_enabled, colour_mode))
-        with_trail = rebuild or ctx.triggered_id in (None, "selected-aircraft") or tick % TRAIL_EVERY_N_TICKS == 0
-        updates.update(selection_update(data, snapshot, icao24, with_trail, colour_mode))
+        updates.update(selection_ring(snapshot, icao24, colour_mode))
+        if rebuild or ctx.triggered_id is None:  # otherwise the trail has its own, slower callback
+            updates.update(trail_update(data, icao24, colour_mode))
         if rebuild:
             center, zoom = _initial_view(data, snapshot, icao24)
             figure: Any = apply_updates(build_figure(colour_mode, center, zoom, online_tiles_reachable()).to_dict(),
@@ -298,6 +301,13 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         else:
             figure = apply_updates(Patch(), updates)
         return figure, _counters(update["counters"], update["aggregated"], snapshot)
+
+    # Its own callback: reading ``tracks`` can be slow, and must never delay the map refresh.
+    @app.callback(Output("live-map", "figure", allow_duplicate=True), Input("selected-aircraft", "data"),
+                  Input("trail-tick", "n_intervals"), State("colour-mode", "value"), prevent_initial_call=True)
+    def refresh_trail(selected: Any, _: Any, colour_mode: Any) -> Any:
+        mode = colour_mode if colour_mode in COLOUR_MODES else "risk"
+        return apply_updates(Patch(), trail_update(data, inputs.icao24(selected), mode))
 
     @app.callback(Output("selected-aircraft", "data"), Input("live-map", "clickData"),
                   Input("clear-selection", "n_clicks"), prevent_initial_call=True)

@@ -21,15 +21,21 @@ def fake() -> FakeData:
 
 
 @pytest.fixture(scope="module")
-def client(fake):
-    return create_app(fake.settings, fake).server.test_client()
+def app(fake):
+    return create_app(fake.settings, fake)
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.server.test_client()
 
 
 def call(client, outputs: list[tuple[str, str]], inputs: list[tuple[str, str, Any]], changed: str,
-         state: list[tuple[str, str, Any]] = ()) -> tuple[int, dict[str, Any]]:
-    """POST one callback like dash-renderer does; returns (status, response)."""
-    output = (f"..{'...'.join(f'{i}.{p}' for i, p in outputs)}.." if len(outputs) > 1
-              else f"{outputs[0][0]}.{outputs[0][1]}")
+         state: list[tuple[str, str, Any]] = (), output: str | None = None) -> tuple[int, dict[str, Any]]:
+    """POST one callback like dash-renderer does; returns (status, response). ``output`` names the
+    callback when it is not derived from ``outputs`` (a duplicate output has a suffix)."""
+    output = output or (f"..{'...'.join(f'{i}.{p}' for i, p in outputs)}.." if len(outputs) > 1
+                        else f"{outputs[0][0]}.{outputs[0][1]}")
     body = {"output": output, "outputs": [{"id": i, "property": p} for i, p in outputs] if len(outputs) > 1
             else {"id": outputs[0][0], "property": outputs[0][1]},
             "inputs": [{"id": i, "property": p, "value": v} for i, p, v in inputs],
@@ -83,10 +89,21 @@ def test_hostile_filter_values_are_ignored(client):
     assert counter(response, "count-shown") == str(seed.SEEDED_EMERGENCIES)  # no category: only emergencies
 
 
-def test_selecting_an_aircraft_loads_its_trail_once(client, fake):
+def test_the_map_refresh_never_reads_tracks(client, fake):
     fake.queries.clear()
     refresh_map(client, selected=seed.DETAIL_ICAO24, changed="selected-aircraft.data")
-    assert ("track", seed.DETAIL_ICAO24) in fake.queries
+    assert not any(q[0] == "track" for q in fake.queries)
+
+
+def test_selecting_an_aircraft_patches_its_trail(app, client, fake):
+    trail_callback = next(key for key in app.callback_map if key.startswith("live-map.figure@"))
+    fake.queries.clear()
+    status, response = call(client, [("live-map", "figure")],
+                            [("selected-aircraft", "data", seed.DETAIL_ICAO24), ("trail-tick", "n_intervals", None)],
+                            "selected-aircraft.data", state=[("colour-mode", "value", "risk")], output=trail_callback)
+    assert status == 200 and fake.queries == [("track", seed.DETAIL_ICAO24)]
+    patch = json.dumps(response["response"]["live-map"]["figure"])
+    assert all(str(p["latitude"]) in patch for p in seed.tracks())
 
 
 def test_a_click_selects_only_a_valid_aircraft(client):
