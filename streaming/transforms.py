@@ -113,10 +113,8 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
         (F.col("key").cast("string") if "key" in columns else F.lit(None).cast("string")).alias("kafka_key"),
         F.from_json(text, with_corrupt, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}).alias("m"),
     ).select("raw", "kafka_key", "m.*")
-    all_fields_null = None
-    for name in schema.fieldNames():
-        is_null = F.col(name).isNull()
-        all_fields_null = is_null if all_fields_null is None else all_fields_null & is_null
+    # One array test instead of a 20-way AND: long AND chains blow up Spark's constraint propagation.
+    all_fields_null = ~F.array_contains(F.array(*[F.col(n).isNull() for n in schema.fieldNames()]), False)
     # Judged before defaults are filled in: unparseable JSON leaves every field null.
     parsed = parsed.withColumn("_unparseable", F.col(CORRUPT).isNotNull() & all_fields_null)
     parsed = parsed.withColumns(_defaults(model))
