@@ -1,0 +1,400 @@
+"""The streaming job: Kafka -> transforms -> MongoDB, Kafka and the Parquet lake.
+
+Four queries in one Spark application (thin wiring; the logic is in ``transforms.py``):
+
+- ``weather``: weather topic -> latest-weather table (driver-held, broadcast to flights) and
+  ``weather_latest``. It keeps no checkpoint: at every start it re-reads the last
+  ``weather_max_age_minutes`` (+ one poll interval) from Kafka, which rebuilds the table
+  exactly, so the table survives restarts without state of its own.
+- ``flights``: flight topic -> parse -> watermark + dedupe (stateful) -> foreachBatch: weather
+  join, risk, phase, anomaly -> Parquet, flights_live, tracks, alerts (+ alerts topic).
+- ``reference``: Lufthansa reference and schedule topics -> their collections.
+- ``deadletter``: every input topic -> rejected records -> deadletter topic, counted by reason.
+
+Parquet is exactly-once per micro-batch: each batch writes its own ``batch_id=<n>`` partition
+under ``date=/hour=`` with dynamic partition overwrite, so a batch replayed after a crash
+replaces exactly what its first attempt wrote, and the checkpoint makes Kafka offsets exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyrisk import contracts
+from skyrisk.contracts import FlightState, ReferenceRecord, ScheduleJourney, WeatherObservation
+from skyrisk.model_store import latest_model_stamp, load_latest_phase_model, load_or_bootstrap_phase_model
+from skyrisk.phase import PhaseModel
+from skyrisk.settings import Settings
+from streaming import sinks
+from streaming import transforms as tf
+from streaming.episodes import EPISODE_GAP_SECONDS, newest_by_aircraft_and_type, plan_alerts
+
+log = logging.getLogger("streaming")
+
+# Settings the job applies to its session at start (runtime SQL confs, so the shared factory
+# in skyrisk.spark stays untouched). Constraint propagation explodes on the wide validation
+# CASE over ~20 aliased columns (planning took minutes per micro-batch); the job gains nothing from it.
+RUNTIME_SQL_CONF = {
+    "spark.sql.constraintPropagation.enabled": "false",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+}
+MAX_FLIGHT_OFFSETS_PER_TRIGGER = 200_000  # bounds a catch-up batch so freshness recovers gradually
+WEATHER_POLL_SECONDS = 900  # Open-Meteo refreshes current weather every 15 minutes
+MODEL_POLL_SECONDS = 60.0
+TRACK_HISTORY_SECONDS = 2 * 3600
+PROGRESS_HISTORY_SECONDS = 24 * 3600
+INPUT_TOPICS = {
+    contracts.FLIGHT_STATES.name: FlightState,
+    contracts.WEATHER.name: WeatherObservation,
+    contracts.LH_REFERENCE.name: ReferenceRecord,
+    contracts.LH_SCHEDULES.name: ScheduleJourney,
+}
+
+
+@dataclass
+class BatchStats:
+    """What each foreachBatch wrote, merged into the stream_progress document of that batch."""
+
+    sink_rows: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    rejects: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, query: str, batch_id: int, sink_rows: dict[str, int], rejects: dict[str, int] | None = None) -> None:
+        with self.lock:
+            self.sink_rows[(query, batch_id)] = sink_rows
+            if rejects is not None:
+                self.rejects[(query, batch_id)] = rejects
+
+    def take(self, query: str, batch_id: int) -> tuple[dict[str, int], dict[str, int]]:
+        with self.lock:
+            return self.sink_rows.pop((query, batch_id), {}), self.rejects.pop((query, batch_id), {})
+
+
+class StreamingJob:
+    def __init__(self, spark: Any, settings: Settings) -> None:
+        from confluent_kafka import Producer
+        from pymongo import MongoClient
+
+        self.spark = spark
+        self.settings = settings
+        for key, value in RUNTIME_SQL_CONF.items():
+            spark.conf.set(key, value)
+        self.mongo = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
+        self.db = self.mongo[settings.mongo_database]
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": "zstd",
+                "linger.ms": 20,
+            }
+        )
+        self.model: PhaseModel = load_or_bootstrap_phase_model(spark, settings)
+        self.model_stamp = latest_model_stamp(settings)
+        self.model_checked_at = time.monotonic()
+        log.info("phase model %s (mode %s, bootstrap %s)", self.model.version, self.model.mode, self.model.bootstrap)
+        self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
+        self.weather_lock = threading.Lock()
+        self.stats = BatchStats()
+        self.queries: list[Any] = []
+        self.weather_checkpoint = tempfile.mkdtemp(prefix="skyrisk-weather-")
+        self.listener = None
+
+    # --- sources ------------------------------------------------------------------------------
+    def _kafka(self, topics: list[str], **options: str) -> Any:
+        reader = (
+            self.spark.readStream.format("kafka")
+            .option("kafka.bootstrap.servers", self.settings.kafka_bootstrap_servers)
+            .option("subscribe", ",".join(topics))
+            .option("failOnDataLoss", "false")  # retention may delete what a stopped job never read
+        )
+        for key, value in options.items():
+            reader = reader.option(key, value)
+        return reader.load()
+
+    def _checkpoint(self, name: str) -> str:
+        return f"{self.settings.resolved_checkpoint_dir.rstrip('/')}/streaming/{name}"
+
+    def _start(self, frame: Any, name: str, handler: Any, checkpoint: str, available_now: bool) -> Any:
+        writer = frame.writeStream.queryName(name).foreachBatch(handler).option("checkpointLocation", checkpoint)
+        if available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{self.settings.trigger_seconds} seconds")
+        query = writer.start()
+        self.queries.append(query)
+        return query
+
+    # --- weather --------------------------------------------------------------------------------
+    def handle_weather(self, batch: Any, batch_id: int) -> None:
+        observations = tf.valid_rows(tf.parse_messages(batch, WeatherObservation), WeatherObservation).cache()
+        try:
+            if observations.isEmpty():
+                self.stats.record("weather", batch_id, {})
+                return
+            with self.weather_lock:
+                previous = self.weather_table
+                merged = tf.merge_weather_table(previous, observations, self.settings.weather_max_age_minutes)
+                self.weather_table = merged.localCheckpoint(eager=True)  # cut the lineage, keep it in memory
+                previous.unpersist()
+            touched = [r.cell_id for r in observations.select("cell_id").distinct().collect()]
+            newest = (
+                self.weather_table.where(self.weather_table.cell_id.isin(touched))
+                .selectExpr("observations[0] AS w")
+                .select("w.*")
+                .collect()
+            )
+            written = sinks.upsert_weather_latest(self.db, [r.asDict() for r in newest])
+            self.stats.record("weather", batch_id, {"weather_latest": written})
+        finally:
+            observations.unpersist()
+
+    # --- flights --------------------------------------------------------------------------------
+    def _maybe_reload_model(self) -> None:
+        if time.monotonic() - self.model_checked_at < MODEL_POLL_SECONDS:
+            return
+        self.model_checked_at = time.monotonic()
+        try:
+            stamp = latest_model_stamp(self.settings)
+            if stamp == self.model_stamp:
+                return
+            model = load_latest_phase_model(self.settings)
+            self.model_stamp = stamp
+            if model is not None and model.version != self.model.version:
+                log.info("phase model %s replaces %s", model.version, self.model.version)
+                self.model = model
+        except Exception:  # the lake being briefly unreachable must not stop the flights
+            log.exception("checking for a newer phase model failed; keeping %s", self.model.version)
+
+    def handle_flights(self, batch: Any, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        self._maybe_reload_model()
+        with self.weather_lock:
+            weather = self.weather_table
+        joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.settings.weather_max_age_minutes)
+        enriched = tf.enrich(joined.drop("event_ts"), self.model).persist()
+        try:
+            rows = enriched.count()
+            if rows == 0:
+                self.stats.record("flights", batch_id, {})
+                return
+            self._write_lake(enriched, batch_id)
+            now = time.time()
+            live = sinks.upsert_live_flights(self.db, tf.newest_per_aircraft(enriched).toLocalIterator(), now)
+            expired = sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes)
+            tracks = sinks.insert_track_points(self.db, tf.track_points(enriched).toLocalIterator())
+            newest_event = enriched.agg(F.max("event_time")).first()[0]
+            if batch_id % 50 == 0:
+                sinks.expire_track_points(self.db, newest_event - TRACK_HISTORY_SECONDS)
+            alerts = self._write_alerts(enriched)
+            self.stats.record(
+                "flights",
+                batch_id,
+                {"parquet": rows, "flights_live": live, "flights_live_expired": expired, "tracks": tracks, "alerts": alerts},
+            )
+        finally:
+            enriched.unpersist()
+
+    def _write_lake(self, enriched: Any, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        (
+            enriched.withColumn("batch_id", F.lit(batch_id))
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy("date", "hour", "batch_id")
+            .parquet(f"{self.settings.lake_url}/{contracts.LAKE_ENRICHED}")
+        )
+
+    def _write_alerts(self, enriched: Any) -> int:
+        signals = [r.asDict(recursive=True) for r in tf.alert_signals(enriched).collect()]
+        if not signals:
+            return 0
+        since = min(s["first_seen"] for s in signals) - EPISODE_GAP_SECONDS
+        stored = sinks.open_alert_episodes(self.db, sorted({s["icao24"] for s in signals}), since)
+        source = enriched.select("source").first()[0]
+        alerts = plan_alerts(signals, newest_by_aircraft_and_type(stored), source=source)
+        sinks.upsert_alerts(self.db, alerts)
+        sinks.publish(self.producer, contracts.ALERTS.name, ((a.icao24, a.model_dump_json()) for a in alerts))
+        return len(alerts)
+
+    # --- reference and schedules --------------------------------------------------------------------
+    def handle_reference(self, batch: Any, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        batch = batch.cache()
+        try:
+            written: dict[str, int] = {}
+            for topic, model in ((contracts.LH_REFERENCE.name, ReferenceRecord), (contracts.LH_SCHEDULES.name, ScheduleJourney)):
+                valid = tf.valid_rows(tf.parse_messages(batch.where(F.col("topic") == topic), model), model)
+                records = [model.model_validate(r.asDict(recursive=True)) for r in valid.toLocalIterator()]
+                if model is ReferenceRecord:
+                    written.update(sinks.upsert_reference(self.db, records))
+                else:
+                    written["schedules"] = sinks.upsert_schedules(self.db, records)
+            self.stats.record("reference", batch_id, written)
+        finally:
+            batch.unpersist()
+
+    # --- dead letters ----------------------------------------------------------------------------
+    def dead_letters(self, raw: Any) -> Any:
+        from functools import reduce
+
+        from pyspark.sql import functions as F
+
+        parts = [tf.rejected_rows(tf.parse_messages(raw.where(F.col("topic") == t), m), t) for t, m in INPUT_TOPICS.items()]
+        return reduce(lambda a, b: a.unionByName(b), parts)
+
+    def handle_dead_letters(self, batch: Any, batch_id: int) -> None:
+        batch = batch.cache()
+        try:
+            counts = tf.reject_counts(batch)
+            if counts:
+                log.warning("batch %d: rejected %s", batch_id, counts)
+                letters = (
+                    (r["key"], r["json"]) for r in batch.selectExpr("key", "to_json(struct(*)) AS json").toLocalIterator()
+                )
+                sinks.publish(self.producer, contracts.DEAD_LETTER.name, letters)
+            self.stats.record("deadletter", batch_id, {"deadletter": sum(counts.values())}, counts)
+        finally:
+            batch.unpersist()
+
+    # --- progress ---------------------------------------------------------------------------------
+    def on_progress(self, progress: Any) -> None:
+        sink_rows, rejects = self.stats.take(progress.name, progress.batchId)
+        document = sinks.progress_document(progress, sink_rows, rejects)
+        log.info(
+            "%s batch %d: %d rows, %.0f rows/s processed, %d ms, watermark %s, sinks %s, rejects %s, lag %s",
+            document.query, document.batch_id, document.num_input_rows, document.processed_rows_per_second,
+            document.batch_duration_ms, document.watermark, document.sink_rows, document.rejects, document.kafka_lag,
+        )
+        try:
+            self.db["stream_progress"].insert_one(document.model_dump())
+            if progress.batchId % 100 == 0:
+                self.db["stream_progress"].delete_many({"timestamp": {"$lt": time.time() - PROGRESS_HISTORY_SECONDS}})
+        except Exception:
+            log.exception("writing stream progress failed")
+
+    def _add_listener(self) -> None:
+        from pyspark.sql.streaming import StreamingQueryListener
+
+        job = self
+
+        class ProgressListener(StreamingQueryListener):
+            def onQueryStarted(self, event):  # noqa: N802 - pyspark's names
+                pass
+
+            def onQueryProgress(self, event):  # noqa: N802
+                job.on_progress(event.progress)
+
+            def onQueryIdle(self, event):  # noqa: N802
+                pass
+
+            def onQueryTerminated(self, event):  # noqa: N802
+                if event.exception:
+                    log.error("query %s terminated: %s", event.id, event.exception)
+
+        self.listener = ProgressListener()
+        self.spark.streams.addListener(self.listener)
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    def start(self, available_now: bool = False) -> None:
+        """Start every query; with ``available_now`` each stops once it has read what is there."""
+        self._add_listener()
+        since_ms = int((time.time() - self.settings.weather_max_age_minutes * 60 - WEATHER_POLL_SECONDS) * 1000)
+        weather = self._start(
+            self._kafka([contracts.WEATHER.name], startingTimestamp=str(since_ms), startingOffsetsByTimestampStrategy="latest"),
+            "weather",
+            self.handle_weather,
+            self.weather_checkpoint,
+            available_now,
+        )
+        # Flights start once the weather table holds what Kafka has, so a restart is not "weather missing".
+        if available_now:
+            weather.awaitTermination()
+        else:
+            weather.processAllAvailable()
+        flights = tf.deduplicate_flights(
+            tf.with_event_timestamp(
+                tf.valid_rows(
+                    tf.parse_messages(
+                        self._kafka(
+                            [contracts.FLIGHT_STATES.name],
+                            startingOffsets="earliest",
+                            maxOffsetsPerTrigger=str(MAX_FLIGHT_OFFSETS_PER_TRIGGER),
+                        ),
+                        FlightState,
+                    ),
+                    FlightState,
+                )
+            )
+        )
+        self._start(flights, "flights", self.handle_flights, self._checkpoint("flights"), available_now)
+        reference = self._kafka([contracts.LH_REFERENCE.name, contracts.LH_SCHEDULES.name], startingOffsets="earliest")
+        self._start(reference, "reference", self.handle_reference, self._checkpoint("reference"), available_now)
+        raw_inputs = self._kafka(list(INPUT_TOPICS), startingOffsets="earliest")
+        self._start(self.dead_letters(raw_inputs), "deadletter", self.handle_dead_letters, self._checkpoint("deadletter"), available_now)
+
+    def await_all(self, timeout_s: float | None = None) -> None:
+        """Wait for every query (available_now runs) and surface the first failure."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for query in self.queries:
+            remaining = None if deadline is None else max(1.0, deadline - time.monotonic())
+            query.awaitTermination(remaining)
+            if query.exception() is not None:
+                raise RuntimeError(f"query {query.name} failed: {query.exception()}")
+
+    def run_until_stopped(self, stop: threading.Event) -> int:
+        """Supervise the queries until ``stop`` is set; non-zero when a query died."""
+        while not stop.wait(2.0):
+            for query in self.queries:
+                if not query.isActive:
+                    log.error("query %s stopped: %s", query.name, query.exception())
+                    return 1
+        return 0
+
+    def close(self) -> None:
+        for query in self.queries:
+            try:
+                query.stop()
+            except Exception:
+                log.exception("stopping %s", query.name)
+        if self.listener is not None:
+            self.spark.streams.removeListener(self.listener)
+        self.producer.flush(10)
+        self.mongo.close()
+        shutil.rmtree(self.weather_checkpoint, ignore_errors=True)
+
+
+def main() -> int:
+    from skyrisk.settings import load_settings
+    from skyrisk.spark import create_spark_session
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    spark = create_spark_session(settings, "skyrisk-streaming")
+    stop = threading.Event()
+
+    def request_stop(signum, _frame):
+        log.info("signal %d: stopping after the current micro-batches", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    job = StreamingJob(spark, settings)
+    try:
+        job.start()
+        log.info("streaming: %d queries running; Ctrl-C or SIGTERM stops", len(job.queries))
+        return job.run_until_stopped(stop)
+    finally:
+        job.close()
+        spark.stop()

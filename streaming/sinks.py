@@ -1,0 +1,165 @@
+"""Writers of the streaming job: MongoDB upserts, Kafka publishing, stream progress documents.
+
+Every MongoDB write is an upsert keyed so that a replayed micro-batch rewrites the same
+documents (FerretDB 1.24 subset: ``$set``/``$setOnInsert`` upserts, ``delete_many``, ``find``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pymongo import UpdateOne
+
+from skyrisk.contracts import Alert, ReferenceRecord, ScheduleJourney, StreamProgress
+
+log = logging.getLogger("streaming.sinks")
+
+REFERENCE_COLLECTIONS = {
+    "country": "countries",
+    "city": "cities",
+    "airport": "airports",
+    "airline": "airlines",
+    "aircraft": "aircraft",
+}
+BULK_CHUNK = 5_000  # keeps each request well under the 16 MB message limit
+
+
+def bulk_upsert(collection: Any, operations: list[UpdateOne]) -> int:
+    """Unordered bulk upserts in chunks; returns how many were sent."""
+    for start in range(0, len(operations), BULK_CHUNK):
+        collection.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
+    return len(operations)
+
+
+def _plain(value: Any) -> Any:
+    """Spark Row/dict values to BSON-friendly ones (Rows inside become dicts)."""
+    if hasattr(value, "asDict"):
+        return {k: _plain(v) for k, v in value.asDict().items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def upsert_live_flights(db: Any, rows: Iterable[Any], seen_at: float) -> int:
+    """flights_live: one document per aircraft (``_id`` icao24), ``last_seen`` = processing time."""
+    operations = []
+    for row in rows:
+        doc = _plain(row)
+        doc.pop("date", None), doc.pop("hour", None)
+        doc["last_seen"] = seen_at
+        operations.append(UpdateOne({"_id": doc["icao24"]}, {"$set": doc}, upsert=True))
+    return bulk_upsert(db["flights_live"], operations)
+
+
+def expire_live_flights(db: Any, now: float, expiry_minutes: int) -> int:
+    """FerretDB has no TTL index: remove aircraft unseen for ``expiry_minutes`` explicitly."""
+    return db["flights_live"].delete_many({"last_seen": {"$lt": now - expiry_minutes * 60}}).deleted_count
+
+
+def insert_track_points(db: Any, rows: Iterable[Any]) -> int:
+    """tracks: the first point of each 30 s bucket wins (``$setOnInsert``), so replays change nothing."""
+    operations = []
+    for row in rows:
+        doc = _plain(row)
+        operations.append(UpdateOne({"_id": doc.pop("_id")}, {"$setOnInsert": doc}, upsert=True))
+    return bulk_upsert(db["tracks"], operations)
+
+
+def expire_track_points(db: Any, oldest_t: float) -> int:
+    return db["tracks"].delete_many({"t": {"$lt": oldest_t}}).deleted_count
+
+
+def open_alert_episodes(db: Any, icao24s: list[str], since: float) -> list[Mapping[str, Any]]:
+    if not icao24s:
+        return []
+    return list(db["alerts"].find({"icao24": {"$in": icao24s}, "last_seen": {"$gte": since}}))
+
+
+def upsert_alerts(db: Any, alerts: list[Alert]) -> int:
+    operations = [UpdateOne({"_id": a.episode_id}, {"$set": a.model_dump()}, upsert=True) for a in alerts]
+    return bulk_upsert(db["alerts"], operations)
+
+
+def upsert_weather_latest(db: Any, rows: Iterable[Mapping[str, Any]]) -> int:
+    """weather_latest: ``_id`` = cell_id, the cell's newest observation."""
+    operations = [UpdateOne({"_id": r["cell_id"]}, {"$set": _plain(r)}, upsert=True) for r in rows]
+    return bulk_upsert(db["weather_latest"], operations)
+
+
+def upsert_reference(db: Any, records: Iterable[ReferenceRecord]) -> dict[str, int]:
+    """countries/cities/airports/airlines/aircraft: ``_id`` = the code."""
+    by_collection: dict[str, list[UpdateOne]] = {}
+    for record in records:
+        doc = record.model_dump()
+        by_collection.setdefault(REFERENCE_COLLECTIONS[record.type], []).append(
+            UpdateOne({"_id": record.code}, {"$set": doc}, upsert=True)
+        )
+    return {name: bulk_upsert(db[name], ops) for name, ops in by_collection.items()}
+
+
+def schedule_id(journey: ScheduleJourney) -> str:
+    """One document per journey: the topic key plus the flight numbers of its legs."""
+    return f"{journey.key}:{'+'.join(journey.flight_numbers)}"
+
+
+def upsert_schedules(db: Any, journeys: Iterable[ScheduleJourney]) -> int:
+    operations = [UpdateOne({"_id": schedule_id(j)}, {"$set": j.model_dump()}, upsert=True) for j in journeys]
+    return bulk_upsert(db["schedules"], operations)
+
+
+def publish(producer: Any, topic: str, keyed_values: Iterable[tuple[str | None, str]]) -> int:
+    """Produce and wait for delivery (small volumes: alerts, dead letters)."""
+    failures: list[str] = []
+
+    def on_delivery(error, _message):
+        if error is not None:
+            failures.append(str(error))
+
+    count = 0
+    for key, value in keyed_values:
+        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+        producer.poll(0)
+        count += 1
+    producer.flush(30)
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {count} messages to {topic} failed: {failures[0]}")
+    return count
+
+
+def kafka_lag(source_progress: Any) -> dict[str, int]:
+    """Messages between what a batch read and the newest offsets, per topic."""
+    lag: dict[str, int] = {}
+    for source in source_progress:
+        try:
+            end = json.loads(source.endOffset or "{}")
+            latest = json.loads(source.latestOffset or "{}")
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(end, dict) or not isinstance(latest, dict):
+            continue
+        for topic, partitions in latest.items():
+            done = end.get(topic, {})
+            lag[topic] = lag.get(topic, 0) + sum(max(0, int(o) - int(done.get(p, o))) for p, o in partitions.items())
+    return lag
+
+
+def progress_document(progress: Any, sink_rows: dict[str, int], rejects: dict[str, int]) -> StreamProgress:
+    return StreamProgress(
+        query=progress.name or progress.id,
+        batch_id=progress.batchId,
+        timestamp=time.time(),
+        num_input_rows=progress.numInputRows,
+        input_rows_per_second=float(progress.inputRowsPerSecond or 0.0),
+        processed_rows_per_second=float(progress.processedRowsPerSecond or 0.0),
+        batch_duration_ms=int(progress.batchDuration or 0),
+        watermark=(progress.eventTime or {}).get("watermark"),
+        sink_rows=sink_rows,
+        rejects=rejects,
+        kafka_lag=kafka_lag(progress.sources),
+    )
