@@ -36,8 +36,9 @@ class InputDayMissing(lake.LakeError):
 @dataclass
 class Stage:
     name: str
-    rows: int
+    rows: int  # rows the stage read (its throughput is measured on these)
     seconds: float
+    output_rows: int
 
     @property
     def rows_per_second(self) -> float:
@@ -70,8 +71,8 @@ class Progress:
 
     def stage(self, stage: Stage) -> None:
         self.echo(
-            f"[batch] day {self.index}/{self.total_days} {self.day}: {stage.name:<18} "
-            f"{stage.rows:>12,} rows {stage.seconds:8.1f} s {stage.rows_per_second:>12,.0f} rows/s"
+            f"[batch] day {self.index}/{self.total_days} {self.day}: {stage.name:<18} {stage.rows:>12,} rows in "
+            f"{stage.seconds:7.1f} s {stage.rows_per_second:>10,.0f} rows/s -> {stage.output_rows:,} rows out"
         )
 
 
@@ -117,13 +118,13 @@ def consolidate_day(
         raise InputDayMissing(f"no enriched flight history for {day} (nothing at {source})")
     result = DayResult(day=day, run_id=lake.new_run_id())
 
-    def timed(name: str, action: Callable[[], int]) -> int:
+    def timed(name: str, action: Callable[[], int], rows_in: int | None = None) -> int:
         started = time.perf_counter()
-        rows = action()
-        stage = Stage(name, rows, time.perf_counter() - started)
+        rows_out = action()
+        stage = Stage(name, rows_out if rows_in is None else rows_in, time.perf_counter() - started, rows_out)
         result.stages.append(stage)
         progress.stage(stage)
-        return rows
+        return rows_out
 
     enriched = spark.read.schema(spark_schema(EnrichedState)).parquet(source)
     input_rows = timed("read (count)", enriched.count)
@@ -139,7 +140,7 @@ def consolidate_day(
         curated.write.mode("errorifexists").parquet(positions_url)
         return spark.read.parquet(positions_url).count()
 
-    positions_rows = timed("curated positions", write_curated)
+    positions_rows = timed("curated positions", write_curated, input_rows)
     positions = spark.read.parquet(positions_url)
 
     def write_summaries() -> int:
@@ -150,14 +151,14 @@ def consolidate_day(
         )
         return spark.read.parquet(summaries_url).count()
 
-    flights = timed("flight summaries", write_summaries)
+    flights = timed("flight summaries", write_summaries, positions_rows)
     result.rows = {
         "input": input_rows,
         "positions": positions_rows,
         "duplicates_dropped": input_rows - positions_rows,
         "flights": flights,
     }
-    timed("publish", lambda: (lake.publish_day(spark, settings.lake_url, day, result.run_id, result.rows), 0)[1])
+    timed("publish", lambda: (lake.publish_day(spark, settings.lake_url, day, result.run_id, result.rows), 1)[1])
 
     def write_daily_stats() -> int:
         counts = [row.asDict() for row in transforms.daily_counts(positions).collect()]
@@ -170,12 +171,12 @@ def consolidate_day(
             alert_episodes={k: v or 0 for k, v in alerts.items()},
         )
         store.write_daily_stats(db, document)
-        return document["positions"]
+        return 1
 
-    timed("daily stats", write_daily_stats)
+    timed("daily stats", write_daily_stats, positions_rows)
     if retrain_model:
         result.rows["model_training_rows"] = timed(
-            "model retraining", lambda: _retrain_model(positions, settings, day, result)
+            "model retraining", lambda: _retrain_model(positions, settings, day, result), positions_rows
         )
     return result
 

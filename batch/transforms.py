@@ -56,7 +56,7 @@ def _orderable(data_type: T.DataType) -> bool:
 
 # --- stage 1: curated positions ---------------------------------------------------------------
 def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
-    """One row per (icao24, event_time), range-partitioned by icao24 and sorted by time.
+    """One row per (icao24, event_time), partitioned by icao24 and sorted by icao24 and time.
 
     Duplicates come from re-delivered Kafka records and from OpenSky repeating a stale
     position under the same time_position; their enrichment may differ (weather arrived
@@ -65,7 +65,7 @@ def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
 
     The copies of a report are neighbours in the (icao24, event_time, tie-break) order, so a
     lag finds them; a window *partitioned* by the double event_time would need its own sort.
-    With the range partitioning on icao24 this sort also serves every per-aircraft window
+    With the partitioning on icao24 this sort also serves every per-aircraft window
     of :func:`segment_flights`: the whole stage costs one shuffle and one sort.
     """
     columns = [f.name for f in spark_schema(EnrichedState).fields]
@@ -78,7 +78,8 @@ def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
     best_first = Window.partitionBy("icao24").orderBy(F.col("event_time").asc(), *tiebreak)
     previous_time = F.lag("event_time").over(best_first)
     return (
-        rows.repartitionByRange(partitions, "icao24")
+        # Hash, not range, partitioning: a range needs an extra sampling pass over the input.
+        rows.repartition(partitions, "icao24")
         .sortWithinPartitions(F.col("icao24").asc(), F.col("event_time").asc(), *tiebreak)
         .withColumn("_copy", previous_time.isNotNull() & (previous_time == F.col("event_time")))
         .where(~F.col("_copy"))
@@ -109,40 +110,50 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     """
     track = Window.partitionBy("icao24").orderBy("event_time")
     so_far = track.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    previous_time = F.lag("event_time").over(track)
-    silence_break = previous_time.isNull() | (F.col("event_time") - previous_time > F.lit(gap_minutes * 60.0))
-    touchdown = F.col("on_ground") & ~F.lag("on_ground", 1, True).over(track) & ~F.col("_silence_break")
-    flight_start = F.last(F.when(F.col("_new_flight"), F.col("event_time")), ignorenulls=True).over(so_far)
     flags = _alert_flags()
-    segmented = (
-        positions.withColumn("_silence_break", silence_break)
-        .withColumn("_touchdown", touchdown)
-        .withColumn("_new_flight", F.col("_silence_break") | F.lag("_touchdown", 1, False).over(track))
-        .withColumn(
-            "flight_id",
-            F.concat_ws(
-                "-",
-                F.col("icao24"),
-                F.date_format(F.timestamp_seconds(flight_start), "yyyyMMdd'T'HHmmss"),
-            ),
-        )
-        .withColumns({f"_flag_{t}": flag for t, flag in flags.items()})
+    # Every lag reads an input column (lag 2 included), so Spark evaluates them all in one
+    # Window operator; only the running flight start needs a second one.
+    lagged = positions.withColumns({f"_flag_{t}": flag for t, flag in flags.items()}).withColumns(
+        {
+            "_t1": F.lag("event_time", 1).over(track),
+            "_t2": F.lag("event_time", 2).over(track),
+            "_ground1": F.lag("on_ground", 1).over(track),
+            "_ground2": F.lag("on_ground", 2).over(track),
+            "_lat1": F.lag("latitude", 1).over(track),
+            "_lon1": F.lag("longitude", 1).over(track),
+            **{f"_flag1_{t}": F.lag(f"_flag_{t}", 1).over(track) for t in ALERT_TYPES},
+        }
     )
-    # Same ordering, same partitioning: these windows add no shuffle and no sort.
+    gap_s = F.lit(gap_minutes * 60.0)
+
+    def silence_before(time_now: Column, time_before: Column) -> Column:
+        return time_before.isNull() | (time_now - time_before > gap_s)
+
+    # the previous report was a touchdown: on the ground after being airborne, without a silence
+    previous_was_touchdown = (
+        F.col("_ground1")
+        & ~F.coalesce(F.col("_ground2"), F.lit(True))
+        & ~silence_before(F.col("_t1"), F.col("_t2"))
+    )
+    new_flight = silence_before(F.col("event_time"), F.col("_t1")) | F.coalesce(previous_was_touchdown, F.lit(False))
+    segmented = lagged.withColumn("_new_flight", new_flight)
+    flight_start = F.last(F.when(F.col("_new_flight"), F.col("event_time")), ignorenulls=True).over(so_far)
     continues = ~F.col("_new_flight")
-    previous_lat, previous_lon = F.lag("latitude").over(track), F.lag("longitude").over(track)
-    step_km = haversine_km_column(previous_lat, previous_lon, F.col("latitude"), F.col("longitude"))
+    step_km = haversine_km_column(F.col("_lat1"), F.col("_lon1"), F.col("latitude"), F.col("longitude"))
     starts = [
-        F.when(F.col(f"_flag_{t}") & ~(continues & F.lag(f"_flag_{t}", 1, False).over(track)), F.lit(t))
+        F.when(F.col(f"_flag_{t}") & ~(continues & F.coalesce(F.col(f"_flag1_{t}"), F.lit(False))), F.lit(t))
         for t in ALERT_TYPES
     ]
     return segmented.withColumns(
         {
+            "flight_id": F.concat_ws(
+                "-", F.col("icao24"), F.date_format(F.timestamp_seconds(flight_start), "yyyyMMdd'T'HHmmss")
+            ),
             # haversine_km_column(null, ...) is not null (least(1, null) = 1): test explicitly
-            "step_km": F.when(continues & previous_lat.isNotNull(), step_km).otherwise(F.lit(0.0)),
+            "step_km": F.when(continues & F.col("_lat1").isNotNull(), step_km).otherwise(F.lit(0.0)),
             "alert_starts": F.filter(F.array(*starts), lambda t: t.isNotNull()),
         }
-    ).drop("_silence_break", "_touchdown", "_new_flight", *[f"_flag_{t}" for t in ALERT_TYPES])
+    ).drop(*[c for c in segmented.columns if c.startswith("_")])
 
 
 def curate_positions(enriched: DataFrame, *, partitions: int, gap_minutes: float) -> DataFrame:

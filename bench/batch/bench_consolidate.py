@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from batch import job, transforms
-from infra.ports import free_port
 from skyrisk.contracts import EnrichedState, ReferenceRecord, spark_schema
 from skyrisk.settings import Settings, load_settings
 
@@ -35,31 +32,19 @@ AIRLINES = ("DLH", "RYR", "EZY", "AFR", "BAW", "KLM", "SAS", "EWG")
 
 @contextlib.contextmanager
 def throwaway_stack(driver_memory: str, shuffle_partitions: int) -> Iterator[Settings]:
-    from infra import stack
+    """The producers bench's throw-away stack, with this bench's Spark sizing."""
+    from bench.producers.bench_simulator import broker
 
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as data_dir:
-        ports = [free_port() for _ in range(6)]
-        settings = load_settings(
-            _env_file=None,
-            data_dir=Path(data_dir),
-            kafka_bootstrap_servers=f"127.0.0.1:{ports[0]}",
-            kafka_controller_port=ports[1],
-            kafka_heap="512m",
-            s3_endpoint=f"http://127.0.0.1:{ports[2]}",
-            s3_console_port=ports[3],
-            mongo_uri=f"mongodb://127.0.0.1:{ports[4]}/",
-            dashboard_port=ports[5],
-            mongo_database="skyrisk_bench",
-            spark_master="local[*]",
-            spark_driver_memory=driver_memory,
-            spark_shuffle_partitions=shuffle_partitions,
-            spark_ui_port=0,
+    with broker(load_settings(), start_stack=True) as base:
+        yield base.model_copy(
+            update={
+                "mongo_database": "skyrisk_bench",
+                "spark_master": "local[*]",
+                "spark_driver_memory": driver_memory,
+                "spark_shuffle_partitions": shuffle_partitions,
+                "spark_ui_port": 0,
+            }
         )
-        try:
-            stack.up(settings)
-            yield settings
-        finally:
-            stack.down(settings)
 
 
 def generated_day(spark, aircraft: int, hours: int, interval_s: int):
@@ -204,13 +189,15 @@ def main() -> None:
 
         db = MongoClient(settings.mongo_uri.get_secret_value())[settings.mongo_database]
         started = time.perf_counter()
-        result = job.consolidate_day(spark, settings, db, DAY, job.Progress(), retrain_model=not args.no_model)
+        progress = job.Progress()
+        progress.start_day(DAY)
+        result = job.consolidate_day(spark, settings, db, DAY, progress, retrain_model=not args.no_model)
         wall = time.perf_counter() - started
         spark.stop()
 
-    print("\nstage                      rows        seconds       rows/s")
+    print("\nstage                   rows in    seconds         rows/s     rows out")
     for stage in result.stages:
-        print(f"{stage.name:<20} {stage.rows:>12,} {stage.seconds:>10.1f} {stage.rows_per_second:>14,.0f}")
+        print(f"{stage.name:<20} {stage.rows:>12,} {stage.seconds:>10.1f} {stage.rows_per_second:>14,.0f} {stage.output_rows:>12,}")
     input_rows = result.rows["input"]
     print(f"{'whole day':<20} {input_rows:>12,} {wall:>10.1f} {input_rows / wall:>14,.0f}")
     print(f"rows: {result.rows}")

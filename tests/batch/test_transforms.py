@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batch import transforms
-from skyrisk.contracts import EnrichedState, FlightSummary, ReferenceRecord, ScheduleJourney, spark_schema
+from skyrisk.contracts import CuratedPosition, EnrichedState, FlightSummary, ReferenceRecord, ScheduleJourney, spark_schema
 from tests.batch import scenario
 
 
@@ -47,6 +47,10 @@ def test_curated_positions_drop_duplicates_and_keep_the_enriched_copy(curated):
     assert len(rows) == scenario.POSITIONS
     keys = [(r.icao24, r.event_time) for r in rows]
     assert len(set(keys)) == len(keys)
+    contract = spark_schema(CuratedPosition)
+    assert [(f.name, f.dataType.simpleString()) for f in curated.schema] == [
+        (f.name, f.dataType.simpleString()) for f in contract
+    ]
     a1_second = next(r for r in rows if r.icao24 == "3c6444" and r.event_time == scenario.at(scenario.DAY, "06:01"))
     assert a1_second.weather_missing is False and a1_second.risk_score == 10
 
@@ -72,6 +76,20 @@ def test_flights_split_on_silence_and_touchdown(curated):
         f"4ca123-{day}T102200": 4,  # the exact 15-minute silence does not split
         f"a0b1c2-{day}T140000": 3,
     }
+
+
+@pytest.mark.integration
+def test_steps_and_alert_starts_restart_with_each_flight(curated):
+    rows = {(r.icao24, r.event_time): r for r in curated.collect()}
+    day = scenario.DAY
+    first_of_a2 = rows[("3c6444", scenario.at(day, "06:08"))]
+    assert first_of_a2.step_km == 0.0  # same place as the touchdown, and a new flight anyway
+    after_silence = rows[("4ca123", scenario.at(day, "10:22"))]
+    assert after_silence.step_km == 0.0 and after_silence.alert_starts == ["ANOMALY"]
+    assert rows[("4ca123", scenario.at(day, "10:01"))].step_km == pytest.approx(scenario.meridian_km(0.1), rel=1e-9)
+    assert rows[("4ca123", scenario.at(day, "10:23"))].alert_starts == ["EMERGENCY"]
+    assert rows[("4ca123", scenario.at(day, "10:24"))].alert_starts == []  # the episode goes on
+    assert rows[("4ca123", scenario.at(day, "10:39"))].alert_starts == ["ANOMALY"]
 
 
 @pytest.mark.integration
