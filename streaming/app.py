@@ -371,6 +371,7 @@ class StreamingJob:
         if self.listener is not None:
             self.spark.streams.removeListener(self.listener)
         self.producer.flush(10)
+        self.producer = None  # its librdkafka threads end with it
         self.mongo.close()
         shutil.rmtree(self.weather_checkpoint, ignore_errors=True)
 

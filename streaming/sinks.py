@@ -132,8 +132,13 @@ def publish(producer: Any, topic: str, keyed_values: Iterable[tuple[str | None, 
     return count
 
 
+def lag_key(topic: str) -> str:
+    """FerretDB refuses '.' in document keys: ``flights.states`` is stored as ``flights_states``."""
+    return topic.replace(".", "_")
+
+
 def kafka_lag(source_progress: Any) -> dict[str, int]:
-    """Messages between what a batch read and the newest offsets, per topic."""
+    """Messages between what a batch read and the newest offsets, per topic (key: :func:`lag_key`)."""
     lag: dict[str, int] = {}
     for source in source_progress:
         try:
@@ -145,7 +150,7 @@ def kafka_lag(source_progress: Any) -> dict[str, int]:
             continue
         for topic, partitions in latest.items():
             done = end.get(topic, {})
-            lag[topic] = lag.get(topic, 0) + sum(max(0, int(o) - int(done.get(p, o))) for p, o in partitions.items())
+            lag[lag_key(topic)] = lag.get(lag_key(topic), 0) + sum(max(0, int(o) - int(done.get(p, o))) for p, o in partitions.items())
     return lag
 
 

@@ -1,0 +1,109 @@
+"""End to end on the real stack: contract messages -> Kafka -> the streaming job -> MongoDB and Parquet.
+
+The job runs with ``availableNow`` twice on one checkpoint: the second run must add exactly the
+new states (none lost, no duplicates even though old states are delivered again).
+Aircraft ids are unique per run, so data other tests put on the shared topics doesn't count.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from skyrisk import contracts
+from skyrisk.contracts import ReferenceRecord, ScheduleJourney, ScheduleLeg
+from streaming.app import StreamingJob
+from tests.streaming.messages import FRANKFURT, FRANKFURT_CELL, flight, weather
+
+pytestmark = pytest.mark.integration
+
+
+def produce(settings, topic: str, pairs) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "enable.idempotence": True, "acks": "all"})
+    for key, value in pairs:
+        producer.produce(topic, key=key, value=value)
+    assert producer.flush(30) == 0
+
+
+def run_job(spark, settings) -> None:
+    job = StreamingJob(spark, settings)
+    try:
+        job.start(available_now=True)
+        job.await_all(timeout_s=240)
+    finally:
+        job.close()
+
+
+@pytest.fixture
+def job_settings(stack, tmp_path):
+    from infra.stack import create_collections
+
+    settings = stack.model_copy(
+        update={"mongo_database": f"streaming_e2e_{int(time.time())}", "checkpoint_dir": str(tmp_path / "checkpoints")}
+    )
+    create_collections(settings, echo=lambda _m: None)
+    return settings
+
+
+def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_client):
+    settings = job_settings
+    db = mongo_client[settings.mongo_database]
+    rng = random.Random()
+    prefix = f"{rng.randrange(16**3):03x}"
+    icaos = [f"{prefix}{i:03x}" for i in range(6)]
+    now = time.time()
+
+    # Thunderstorm and heavy rain over Frankfurt: 40 + 20 = HIGH for every aircraft there.
+    produce(settings, contracts.WEATHER.name, [(FRANKFURT_CELL, weather(observed=now - 600, weather_code=95, precipitation=6.0).model_dump_json())])
+    first = [flight(icao, t=now - 120 + 10 * k, lat=FRANKFURT[0] + 0.01 * k) for icao in icaos[:5] for k in range(4)]
+    first.append(flight(icaos[5], t=now - 100, lat=-20.0, lon=-20.0, squawk="7700"))  # no weather there
+    bad = ["not json", first[0].model_dump_json().replace('"latitude":50.03', '"latitude":95.0')]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in first] + [(None, b) for b in bad])
+    airport = ReferenceRecord(source="sim", type="airport", code="FRA", name="Frankfurt", city_code="FRA", fetched_time=now)
+    airline = ReferenceRecord(source="sim", type="airline", code="LH", icao_code="DLH", name="Lufthansa", fetched_time=now)
+    leg = ScheduleLeg(departure_airport="FRA", departure_local="2026-11-22T10:00", arrival_airport="JFK",
+                      arrival_local="2026-11-22T13:00", marketing_airline="LH", flight_number=400)
+    journey = ScheduleJourney(source="sim", origin="FRA", destination="JFK", query_date="2026-11-22", duration_iso="PT9H",
+                              duration_minutes=540, stops=0, flight_numbers=["LH400"], legs=[leg], fetched_time=now)
+    produce(settings, contracts.LH_REFERENCE.name, [(r.key, r.model_dump_json()) for r in (airport, airline)] * 2)
+    produce(settings, contracts.LH_SCHEDULES.name, [(journey.key, journey.model_dump_json())] * 2)
+
+    run_job(spark, settings)
+
+    live = {d["_id"]: d for d in db["flights_live"].find({"_id": {"$in": icaos}})}
+    assert set(live) == set(icaos)
+    assert live[icaos[0]]["event_time"] == now - 120 + 30  # the newest of its four states
+    assert live[icaos[0]]["risk_category"] == "HIGH" and live[icaos[0]]["weather_missing"] is False
+    assert live[icaos[5]]["weather_missing"] is True and live[icaos[5]]["emergency"] == "7700 emergency"
+    alerts = list(db["alerts"].find({"icao24": {"$in": icaos}}))
+    # the squawking aircraft cruises normally: an EMERGENCY episode, no separate ANOMALY one
+    assert sorted((a["icao24"], a["type"]) for a in alerts) == sorted([(i, "HIGH_RISK") for i in icaos[:5]] + [(icaos[5], "EMERGENCY")])
+    assert db["airports"].count_documents({"_id": "FRA"}) == 1 and db["airlines"].find_one({"_id": "LH"})["icao_code"] == "DLH"
+    assert db["schedules"].count_documents({"origin": "FRA", "destination": "JFK"}) == 1
+    assert db["weather_latest"].find_one({"_id": FRANKFURT_CELL})["weather_code"] == 95
+    assert db["tracks"].count_documents({"icao24": {"$in": icaos}}) >= len(icaos)
+    progress = list(db["stream_progress"].find({"query": "deadletter"}))
+    assert sum(p["rejects"].get("malformed_json", 0) for p in progress) >= 1
+    assert sum(p["rejects"].get("out_of_range:latitude", 0) for p in progress) >= 1
+
+    def lake_rows():
+        from pyspark.sql import functions as F
+
+        frame = spark.read.parquet(f"{settings.lake_url}/{contracts.LAKE_ENRICHED}").where(F.col("icao24").isin(icaos))
+        return frame.count(), frame.select("icao24", "event_time").distinct().count()
+
+    assert lake_rows() == (len(first), len(first))
+
+    # Second run on the same checkpoint: new states plus a redelivery of old ones.
+    second = [flight(icao, t=now - 60 + 10 * k) for icao in icaos[:5] for k in range(2)]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in second + first[:5]])
+    run_job(spark, settings)
+    assert lake_rows() == (len(first) + len(second), len(first) + len(second))
+    assert db["flights_live"].find_one({"_id": icaos[0]})["event_time"] == now - 60 + 10
+    # one HIGH_RISK episode per aircraft, extended rather than duplicated
+    assert db["alerts"].count_documents({"icao24": icaos[0], "type": "HIGH_RISK"}) == 1
+    assert db["alerts"].find_one({"icao24": icaos[0], "type": "HIGH_RISK"})["last_seen"] == now - 60 + 10
