@@ -40,12 +40,19 @@ def run_job(spark, settings) -> None:
 
 @pytest.fixture
 def job_settings(stack, tmp_path):
-    from infra.stack import create_collections
+    """Own database, bucket and checkpoints, so other tests' data and models don't interfere."""
+    from infra.stack import create_bucket, create_collections
 
+    run = f"{int(time.time())}{random.randrange(1000):03d}"
     settings = stack.model_copy(
-        update={"mongo_database": f"streaming_e2e_{int(time.time())}", "checkpoint_dir": str(tmp_path / "checkpoints")}
+        update={
+            "mongo_database": f"streaming_e2e_{run}",
+            "lake_bucket": f"streaming-e2e-{run}",
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+        }
     )
     create_collections(settings, echo=lambda _m: None)
+    create_bucket(settings, echo=lambda _m: None)
     return settings
 
 
@@ -72,8 +79,11 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     produce(settings, contracts.LH_REFERENCE.name, [(r.key, r.model_dump_json()) for r in (airport, airline)] * 2)
     produce(settings, contracts.LH_SCHEDULES.name, [(journey.key, journey.model_dump_json())] * 2)
 
+    db["flights_live"].insert_one({"_id": "stale1", "last_seen": now - 3600})  # unseen for an hour
+
     run_job(spark, settings)
 
+    assert db["flights_live"].find_one({"_id": "stale1"}) is None
     live = {d["_id"]: d for d in db["flights_live"].find({"_id": {"$in": icaos}})}
     assert set(live) == set(icaos)
     assert live[icaos[0]]["event_time"] == now - 120 + 30  # the newest of its four states
@@ -107,3 +117,21 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     # one HIGH_RISK episode per aircraft, extended rather than duplicated
     assert db["alerts"].count_documents({"icao24": icaos[0], "type": "HIGH_RISK"}) == 1
     assert db["alerts"].find_one({"icao24": icaos[0], "type": "HIGH_RISK"})["last_seen"] == now - 60 + 10
+
+
+def test_a_newer_model_is_picked_up_without_restart(spark, job_settings):
+    from skyrisk.model_store import save_phase_model
+    from skyrisk.phase import PhaseModel
+    from streaming import app
+
+    job = StreamingJob(spark, job_settings)
+    try:
+        assert job.model.bootstrap is True  # an empty lake: the job trained and saved a bootstrap model
+        trained = PhaseModel.from_json(job.model.to_json())
+        trained.version, trained.bootstrap, trained.trained_at = "nightly-test", False, time.time()
+        save_phase_model(trained, job_settings)
+        job.model_checked_at -= app.MODEL_POLL_SECONDS  # as if the poll interval had passed
+        job._maybe_reload_model()
+        assert job.model.version == "nightly-test"
+    finally:
+        job.close()
