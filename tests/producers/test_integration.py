@@ -219,6 +219,6 @@ def test_live_mode_publishes_to_the_broker_and_records(stack: Settings, tmp_path
     assert {r.key for r in validated(LH_REFERENCE, published[LH_REFERENCE.name])} == {
         "country:DE", "city:FRA", "city:LON", "airport:MUC", "airport:ZQW", "airline:LH", "airline:LX",
         "aircraft:359"}
-    assert [j.key for j in validated(LH_SCHEDULES, published[LH_SCHEDULES.name])] == [f"FRA-JFK-{today}"]
+    assert [j.key for j in validated(LH_SCHEDULES, published[LH_SCHEDULES.name])] == [f"FRA-JFK-{today}:LH400"]  # lh_schedules_single.json holds LH400
     recorded = {p.parent.name for p in (tmp_path / "rec").rglob("*.json.gz")}
     assert recorded == {"opensky", "weather", "lufthansa"}
