@@ -103,13 +103,9 @@ def upsert_reference(db: Any, records: Iterable[ReferenceRecord]) -> dict[str, i
     return {name: bulk_upsert(db[name], ops) for name, ops in by_collection.items()}
 
 
-def schedule_id(journey: ScheduleJourney) -> str:
-    """One document per journey: the topic key plus the flight numbers of its legs."""
-    return f"{journey.key}:{'+'.join(journey.flight_numbers)}"
-
-
 def upsert_schedules(db: Any, journeys: Iterable[ScheduleJourney]) -> int:
-    operations = [UpdateOne({"_id": schedule_id(j)}, {"$set": j.model_dump()}, upsert=True) for j in journeys]
+    """schedules: one document per journey, ``_id`` = its topic key (route, date, flight numbers)."""
+    operations = [UpdateOne({"_id": j.key}, {"$set": j.model_dump()}, upsert=True) for j in journeys]
     return bulk_upsert(db["schedules"], operations)
 
 
