@@ -163,73 +163,79 @@ def curate_positions(enriched: DataFrame, *, partitions: int, gap_minutes: float
 
 
 # --- stage 2: flight summaries ------------------------------------------------------------------
-def _endpoint(aggregate: Any) -> Column:
-    """First/last point (by time) of a flight as a struct; struct order compares time first."""
-    return aggregate(
-        F.struct(
-            F.col("event_time").alias("t"),
-            F.col("latitude").alias("latitude"),
-            F.col("longitude").alias("longitude"),
-            (F.col("on_ground") | (F.coalesce(altitude_column(), F.lit(float("inf"))) <= LOW_ALTITUDE_M)).alias("low"),
-        )
-    )
-
-
 def flight_tracks(positions: DataFrame) -> DataFrame:
     """One row per flight with the track aggregates (no reference data yet).
 
     Ground-only tracks (a parked or taxiing aircraft) are not flights and are left out.
+
+    Every aggregate over the full day is numeric, so Spark hash-aggregates with partial
+    aggregation (a min/max of a struct or string would force a sort of all positions); the
+    values *at* the first and last point and at the first callsign are then picked from the
+    few rows at those times, found by a broadcast join.
     """
     rank_of = F.create_map(*[x for i, c in enumerate(RISK_CATEGORIES) for x in (F.lit(c), F.lit(i))])
-    first_callsign = F.min(
-        F.when(F.col("callsign").isNotNull(), F.struct("event_time", "callsign", "airline_icao"))
-    )
-    aggregates = [
-        F.first("icao24").alias("icao24"),
-        first_callsign.alias("_callsign"),
-        F.count(F.lit(1)).alias("positions"),
-        _endpoint(F.min).alias("_first"),
-        _endpoint(F.max).alias("_last"),
-        F.max(altitude_column()).alias("max_altitude_m"),
-        F.sum("step_km").alias("distance_km"),
-        F.max("risk_score").alias("max_risk_score"),
-        F.max(rank_of[F.col("risk_category")]).alias("_max_risk_rank"),
-        F.sum(F.col("anomaly").cast("long")).alias("anomaly_count"),
-        F.count("emergency").alias("emergency_count"),
-        F.max(~F.col("on_ground")).alias("_airborne"),
-    ] + [
-        # coalesce makes the map's values non-null, as the contract's dict[str, int] says
-        F.coalesce(F.sum(F.array_contains("alert_starts", t).cast("long")), F.lit(0).cast("long")).alias(
-            f"_episodes_{t}"
-        )
-        for t in ALERT_TYPES
-    ]
     category_of = F.create_map(*[x for i, c in enumerate(RISK_CATEGORIES) for x in (F.lit(i), F.lit(c))])
-    return (
+    per_flight = (
         positions.groupBy("flight_id")
-        .agg(*aggregates)
-        .where(F.col("_airborne"))
-        .select(
-            "flight_id",
-            "icao24",
-            F.col("_callsign.callsign").alias("callsign"),
-            F.col("_callsign.airline_icao").alias("airline_icao"),
-            F.col("_first.t").alias("first_seen"),
-            F.col("_last.t").alias("last_seen"),
-            (F.col("_last.t") - F.col("_first.t")).alias("duration_s"),
-            "positions",
-            "_first",
-            "_last",
-            "max_altitude_m",
-            "distance_km",
-            "max_risk_score",
-            category_of[F.col("_max_risk_rank")].alias("max_risk_category"),
-            "anomaly_count",
-            "emergency_count",
-            F.create_map(*[x for t in ALERT_TYPES for x in (F.lit(t), F.col(f"_episodes_{t}"))]).alias(
-                "alert_episodes"
-            ),
+        .agg(
+            F.count(F.lit(1)).alias("positions"),
+            F.min("event_time").alias("first_seen"),
+            F.max("event_time").alias("last_seen"),
+            F.min(F.when(F.col("callsign").isNotNull(), F.col("event_time"))).alias("_callsign_time"),
+            F.max(altitude_column()).alias("max_altitude_m"),
+            F.sum("step_km").alias("distance_km"),
+            F.max("risk_score").alias("max_risk_score"),
+            F.max(rank_of[F.col("risk_category")]).alias("_max_risk_rank"),
+            F.sum(F.col("anomaly").cast("long")).alias("anomaly_count"),
+            F.count("emergency").alias("emergency_count"),
+            F.max((~F.col("on_ground")).cast("int")).alias("_airborne"),
+            # coalesce makes the map's values non-null, as the contract's dict[str, int] says
+            *[
+                F.coalesce(F.sum(F.array_contains("alert_starts", t).cast("long")), F.lit(0).cast("long")).alias(
+                    f"_episodes_{t}"
+                )
+                for t in ALERT_TYPES
+            ],
         )
+        .where(F.col("_airborne") == 1)
+    )
+    times = per_flight.select("flight_id", "first_seen", "last_seen", "_callsign_time")
+    t = F.col("event_time")
+    low = F.col("on_ground") | (F.coalesce(altitude_column(), F.lit(float("inf"))) <= LOW_ALTITUDE_M)
+    at_first, at_last, at_callsign = t == F.col("first_seen"), t == F.col("last_seen"), t == F.col("_callsign_time")
+    key_points = (
+        positions.join(F.broadcast(times), "flight_id")
+        .where(at_first | at_last | at_callsign)
+        .groupBy("flight_id")
+        .agg(
+            F.max(F.when(at_first, F.col("latitude"))).alias("lat0"),
+            F.max(F.when(at_first, F.col("longitude"))).alias("lon0"),
+            F.max(F.when(at_first, low)).alias("low_first"),
+            F.max(F.when(at_last, F.col("latitude"))).alias("lat1"),
+            F.max(F.when(at_last, F.col("longitude"))).alias("lon1"),
+            F.max(F.when(at_last, low)).alias("low_last"),
+            F.max(F.when(at_callsign, F.col("callsign"))).alias("callsign"),
+            F.max(F.when(at_callsign, F.col("airline_icao"))).alias("airline_icao"),
+            F.first("icao24").alias("icao24"),
+        )
+    )
+    return per_flight.join(key_points, "flight_id").select(
+        "flight_id",
+        "icao24",
+        "callsign",
+        "airline_icao",
+        "first_seen",
+        "last_seen",
+        (F.col("last_seen") - F.col("first_seen")).alias("duration_s"),
+        "positions",
+        "lat0", "lon0", "low_first", "lat1", "lon1", "low_last",
+        "max_altitude_m",
+        "distance_km",
+        "max_risk_score",
+        category_of[F.col("_max_risk_rank")].alias("max_risk_category"),
+        "anomaly_count",
+        "emergency_count",
+        F.create_map(*[x for t in ALERT_TYPES for x in (F.lit(t), F.col(f"_episodes_{t}"))]).alias("alert_episodes"),
     )
 
 
@@ -296,11 +302,7 @@ def flight_summaries(
         & F.col("longitude").isNotNull()
         & (F.col("location_type").isNull() | (F.col("location_type") == F.lit("Airport")))
     )
-    endpoints = tracks.select(
-        F.col("flight_id"), F.col("_first.low").alias("low_first"), F.col("_last.low").alias("low_last"),
-        F.col("_first.latitude").alias("lat0"), F.col("_first.longitude").alias("lon0"),
-        F.col("_last.latitude").alias("lat1"), F.col("_last.longitude").alias("lon1"),
-    )
+    endpoints = tracks.select("flight_id", "low_first", "low_last", "lat0", "lon0", "lat1", "lon1")
     # Origin only when the track begins low (took off in coverage), destination when it ends low.
     first_points = endpoints.where("low_first").select(
         F.col("flight_id").alias("key"), F.col("lat0").alias("latitude"), F.col("lon0").alias("longitude")

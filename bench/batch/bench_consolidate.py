@@ -38,7 +38,6 @@ def throwaway_stack(driver_memory: str, shuffle_partitions: int) -> Iterator[Set
     with broker(load_settings(), start_stack=True) as base:
         yield base.model_copy(
             update={
-                "mongo_database": "skyrisk_bench",
                 "spark_master": "local[*]",
                 "spark_driver_memory": driver_memory,
                 "spark_shuffle_partitions": shuffle_partitions,

@@ -20,13 +20,13 @@ pytestmark = pytest.mark.integration
 
 
 def write_enriched_day(spark, settings, day: str) -> None:
-    """The day as the streaming job leaves it: Parquet under date=/hour=."""
+    """The day as the streaming job leaves it: Parquet under date=/hour=/batch_id=."""
     from pyspark.sql import functions as F
 
     df = spark.createDataFrame(scenario.rows(day), spark_schema(EnrichedState))
-    df.withColumn("hour", F.hour(F.timestamp_seconds("event_time"))).write.mode("overwrite").partitionBy(
-        "hour"
-    ).parquet(job.enriched_day_url(settings, day))
+    df.withColumn("hour", F.hour(F.timestamp_seconds("event_time"))).withColumn(
+        "batch_id", (F.floor(F.col("event_time") / 60) % 3).cast("long")
+    ).write.mode("overwrite").partitionBy("hour", "batch_id").parquet(job.enriched_day_url(settings, day))
 
 
 def load_references(db) -> None:
