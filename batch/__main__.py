@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error("give --date or --from/--to, not both")
         if bool(args.first) != bool(args.last):
             parser.error("--from and --to go together")
+        if args.first and args.last < args.first:
+            parser.error(f"--from {args.first} is after --to {args.last}")
     return args
 
 
