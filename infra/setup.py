@@ -199,7 +199,9 @@ def ensure_debian_packages(settings: Settings, packages: list[str]) -> str:
     say(f"debian packages: installing {', '.join(missing)} (log: {log})")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run_logged(["apt-get", "update", "-q"], log, env=env)
+    started = time.monotonic()
     run_logged(["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], log.with_suffix(".install.log"), env=env)
+    say(f"debian packages: done in {time.monotonic() - started:.0f}s")
     return "built"
 
 
