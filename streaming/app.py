@@ -58,23 +58,46 @@ INPUT_TOPICS = {
 }
 
 
+class StepTimer:
+    """Milliseconds per step of a micro-batch, reported in stream_progress (``step_ms``)."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, int] = {}
+
+    def run(self, name: str, action: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return action()
+        finally:
+            self.ms[name] = int((time.perf_counter() - start) * 1000)
+
+
 @dataclass
 class BatchStats:
     """What each foreachBatch wrote, merged into the stream_progress document of that batch."""
 
     sink_rows: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
     rejects: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    step_ms: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def record(self, query: str, batch_id: int, sink_rows: dict[str, int], rejects: dict[str, int] | None = None) -> None:
+    def record(
+        self,
+        query: str,
+        batch_id: int,
+        sink_rows: dict[str, int],
+        rejects: dict[str, int] | None = None,
+        step_ms: dict[str, int] | None = None,
+    ) -> None:
         with self.lock:
             self.sink_rows[(query, batch_id)] = sink_rows
-            if rejects is not None:
-                self.rejects[(query, batch_id)] = rejects
+            self.rejects[(query, batch_id)] = rejects or {}
+            self.step_ms[(query, batch_id)] = step_ms or {}
 
-    def take(self, query: str, batch_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    def take(self, query: str, batch_id: int) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        key = (query, batch_id)
         with self.lock:
-            return self.sink_rows.pop((query, batch_id), {}), self.rejects.pop((query, batch_id), {})
+            return self.sink_rows.pop(key, {}), self.rejects.pop(key, {}), self.step_ms.pop(key, {})
 
 
 class StreamingJob:
@@ -140,10 +163,12 @@ class StreamingJob:
             if observations.isEmpty():
                 self.stats.record("weather", batch_id, {})
                 return
+            timer = StepTimer()
             with self.weather_lock:
                 previous = self.weather_table
                 merged = tf.merge_weather_table(previous, observations, self.settings.weather_max_age_minutes)
-                self.weather_table = merged.localCheckpoint(eager=True)  # cut the lineage, keep it in memory
+                # localCheckpoint cuts the lineage and keeps the small table in executor memory
+                self.weather_table = timer.run("merge", lambda: merged.localCheckpoint(eager=True))
                 previous.unpersist()
             touched = [r.cell_id for r in observations.select("cell_id").distinct().collect()]
             newest = (
@@ -152,8 +177,8 @@ class StreamingJob:
                 .select("w.*")
                 .collect()
             )
-            written = sinks.upsert_weather_latest(self.db, [r.asDict() for r in newest])
-            self.stats.record("weather", batch_id, {"weather_latest": written})
+            written = timer.run("weather_latest", lambda: sinks.upsert_weather_latest(self.db, [r.asDict() for r in newest]))
+            self.stats.record("weather", batch_id, {"weather_latest": written}, step_ms=timer.ms)
         finally:
             observations.unpersist()
 
@@ -182,24 +207,28 @@ class StreamingJob:
             weather = self.weather_table
         joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.settings.weather_max_age_minutes)
         enriched = tf.enrich(joined.drop("event_ts"), self.model).persist()
+        timer = StepTimer()
         try:
-            rows = enriched.count()
+            rows = timer.run("enrich", enriched.count)
             if rows == 0:
                 self.stats.record("flights", batch_id, {})
                 return
-            self._write_lake(enriched, batch_id)
+            timer.run("parquet", lambda: self._write_lake(enriched, batch_id))
             now = time.time()
-            live = sinks.upsert_live_flights(self.db, tf.newest_per_aircraft(enriched).toLocalIterator(), now)
-            expired = sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes)
-            tracks = sinks.insert_track_points(self.db, tf.track_points(enriched).toLocalIterator())
-            newest_event = enriched.agg(F.max("event_time")).first()[0]
+            live = timer.run(
+                "flights_live", lambda: sinks.upsert_live_flights(self.db, tf.newest_per_aircraft(enriched).toLocalIterator(), now)
+            )
+            expired = timer.run("expiry", lambda: sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes))
+            tracks = timer.run("tracks", lambda: sinks.insert_track_points(self.db, tf.track_points(enriched).toLocalIterator()))
             if batch_id % 50 == 0:
+                newest_event = enriched.agg(F.max("event_time")).first()[0]
                 sinks.expire_track_points(self.db, newest_event - TRACK_HISTORY_SECONDS)
-            alerts = self._write_alerts(enriched)
+            alerts = timer.run("alerts", lambda: self._write_alerts(enriched))
             self.stats.record(
                 "flights",
                 batch_id,
                 {"parquet": rows, "flights_live": live, "flights_live_expired": expired, "tracks": tracks, "alerts": alerts},
+                step_ms=timer.ms,
             )
         finally:
             enriched.unpersist()
@@ -270,12 +299,13 @@ class StreamingJob:
 
     # --- progress ---------------------------------------------------------------------------------
     def on_progress(self, progress: Any) -> None:
-        sink_rows, rejects = self.stats.take(progress.name, progress.batchId)
-        document = sinks.progress_document(progress, sink_rows, rejects)
+        sink_rows, rejects, step_ms = self.stats.take(progress.name, progress.batchId)
+        document = sinks.progress_document(progress, sink_rows, rejects, step_ms)
         log.info(
-            "%s batch %d: %d rows, %.0f rows/s processed, %d ms, watermark %s, sinks %s, rejects %s, lag %s",
+            "%s batch %d: %d rows, %.0f rows/s processed, %d ms (%s), watermark %s, sinks %s, rejects %s, lag %s",
             document.query, document.batch_id, document.num_input_rows, document.processed_rows_per_second,
-            document.batch_duration_ms, document.watermark, document.sink_rows, document.rejects, document.kafka_lag,
+            document.batch_duration_ms, step_ms, document.watermark, document.sink_rows, document.rejects,
+            document.kafka_lag,
         )
         try:
             self.db["stream_progress"].insert_one(document.model_dump())

@@ -150,7 +150,10 @@ def kafka_lag(source_progress: Any) -> dict[str, int]:
     return lag
 
 
-def progress_document(progress: Any, sink_rows: dict[str, int], rejects: dict[str, int]) -> StreamProgress:
+def progress_document(
+    progress: Any, sink_rows: dict[str, int], rejects: dict[str, int], step_ms: dict[str, int] | None = None
+) -> StreamProgress:
+    """One stream_progress document; ``step_ms`` (time per step of the batch) is an extra field."""
     return StreamProgress(
         query=progress.name or progress.id,
         batch_id=progress.batchId,
@@ -163,4 +166,5 @@ def progress_document(progress: Any, sink_rows: dict[str, int], rejects: dict[st
         sink_rows=sink_rows,
         rejects=rejects,
         kafka_lag=kafka_lag(progress.sources),
+        step_ms=step_ms or {},
     )

@@ -19,6 +19,9 @@ import typing
 from typing import Any
 
 from pydantic import BaseModel
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from skyrisk.contracts import SCHEMA_VERSION, EnrichedState, Message, TrackPoint, WeatherAtPosition, spark_schema
 from skyrisk.geo import cell_id_column
@@ -38,16 +41,9 @@ EMERGENCY_SQUAWKS = {"7500": "7500 hijack", "7600": "7600 radio failure", "7700"
 TRACK_BUCKET_SECONDS = 30
 
 
-def _F():
-    from pyspark.sql import functions as F
-
-    return F
-
-
 # --- parsing and validation -------------------------------------------------------------------
 def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
     """(failing condition, reason) per constraint declared on the pydantic model, in field order."""
-    F = _F()
     checks: list[tuple[Any, str]] = [
         (F.col("schema_version") != F.lit(SCHEMA_VERSION), "unknown_schema_version")
     ]
@@ -75,7 +71,6 @@ def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
 
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
     """Columns that take the model's default when the JSON omits them (as pydantic would)."""
-    F = _F()
     schema = {f.name: f.dataType for f in spark_schema(model).fields}
     filled = {}
     for name, info in model.model_fields.items():
@@ -101,9 +96,6 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
     first failing check: ``malformed_json``, ``wrong_type``, ``unknown_schema_version``,
     ``missing:<field>``, ``out_of_range:<field>``, ``bad_format:<field>``, ``unknown_value:<field>``).
     """
-    from pyspark.sql import types as T
-
-    F = _F()
     schema = spark_schema(model)
     with_corrupt = T.StructType(schema.fields + [T.StructField(CORRUPT, T.StringType())])
     columns = set(raw.columns)
@@ -126,13 +118,11 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
 
 
 def valid_rows(parsed: Any, model: type[BaseModel]) -> Any:
-    F = _F()
     return parsed.where(F.col("reject_reason").isNull()).select(*spark_schema(model).fieldNames())
 
 
 def rejected_rows(parsed: Any, source_topic: str) -> Any:
     """Rejects in the :class:`skyrisk.contracts.DeadLetter` shape (``source`` as sent, else ``live``)."""
-    F = _F()
     source = F.when(F.col("source").isin("live", "replay", "sim"), F.col("source")).otherwise(F.lit("live"))
     return parsed.where(F.col("reject_reason").isNotNull()).select(
         F.lit(SCHEMA_VERSION).cast("long").alias("schema_version"),
@@ -152,7 +142,6 @@ def reject_counts(rejects: Any) -> dict[str, int]:
 
 # --- event time and duplicates ------------------------------------------------------------------
 def with_event_timestamp(flights: Any) -> Any:
-    F = _F()
     return flights.withColumn("event_ts", F.timestamp_seconds(F.col("event_time")))
 
 
@@ -163,14 +152,11 @@ def deduplicate_flights(flights: Any, watermark: str = FLIGHT_WATERMARK) -> Any:
 
 # --- the latest-weather table ---------------------------------------------------------------------
 def _weather_struct() -> Any:
-    F = _F()
     schema = spark_schema(WeatherAtPosition)
     return F.struct(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
 def empty_weather_table(spark: Any) -> Any:
-    from pyspark.sql import types as T
-
     schema = T.StructType(
         [
             T.StructField("cell_id", T.StringType(), False),
@@ -187,9 +173,6 @@ def merge_weather_table(table: Any, observations: Any, max_age_minutes: int) -> 
     a re-fetch may carry corrected values) and only those within ``max_age_minutes`` of the
     cell's newest, newest first. A few rows per cell, whatever the event rate.
     """
-    from pyspark.sql import Window
-
-    F = _F()
     old = table.select("cell_id", F.explode("observations").alias("w"), F.lit(0).alias("arrival"), F.lit(0.0).alias("fetched_time"))
     new = observations.select(
         "cell_id", _weather_struct().alias("w"), F.lit(1).alias("arrival"), F.col("fetched_time").cast("double")
@@ -218,7 +201,6 @@ def join_latest_weather(flights: Any, weather_table: Any, grid_deg: float, max_a
     on ``cell_id`` against the broadcast table (one row per cell), then a pick inside the cell's
     short array: no shuffle of the flights, no state per flight.
     """
-    F = _F()
     with_cell = flights.withColumn("cell_id", cell_id_column(F.col("latitude"), F.col("longitude"), grid_deg))
     joined = with_cell.join(F.broadcast(weather_table), on="cell_id", how="left")
     max_age = F.lit(max_age_minutes * 60.0)
@@ -232,7 +214,6 @@ def join_latest_weather(flights: Any, weather_table: Any, grid_deg: float, max_a
 
 # --- flags, risk, phase and the stored projection --------------------------------------------------
 def _risk_input(name: str) -> Any:
-    F = _F()
     if name in WeatherAtPosition.model_fields:
         return F.col("weather").getField(name)
     return F.col(name)
@@ -240,7 +221,6 @@ def _risk_input(name: str) -> Any:
 
 def enrich(flights_with_weather: Any, model: PhaseModel) -> Any:
     """Risk, phase, anomaly and emergency: the :class:`EnrichedState` columns plus ``date``/``hour``."""
-    F = _F()
     score, category, factors = risk_columns(_risk_input)
     df = phase_columns(flights_with_weather, model)
     callsign = F.nullif(F.trim(F.col("callsign")), F.lit(""))
@@ -278,8 +258,6 @@ def enrich(flights_with_weather: Any, model: PhaseModel) -> Any:
 
 def _relaxed(data_type: Any) -> Any:
     """The type with every nested field nullable (Spark refuses casts into NOT NULL fields)."""
-    from pyspark.sql import types as T
-
     if isinstance(data_type, T.StructType):
         return T.StructType([T.StructField(f.name, _relaxed(f.dataType), True) for f in data_type.fields])
     if isinstance(data_type, T.ArrayType):
@@ -291,21 +269,18 @@ def _relaxed(data_type: Any) -> Any:
 
 def project(df: Any, model: type[BaseModel]) -> Any:
     """Exactly the model's columns, in its order, cast to its derived Spark types."""
-    F = _F()
     return df.select(*[F.col(f.name).cast(_relaxed(f.dataType)).alias(f.name) for f in spark_schema(model).fields])
 
 
 # --- per-sink shapes ----------------------------------------------------------------------------------
 def newest_per_aircraft(enriched: Any) -> Any:
     """One row per icao24: its newest state (flights_live gets one upsert per aircraft per batch)."""
-    F = _F()
     columns = [c for c in enriched.columns if c != "icao24"]
     return enriched.groupBy("icao24").agg(F.max_by(F.struct(*columns), "event_time").alias("s")).select("icao24", "s.*")
 
 
 def track_points(enriched: Any) -> Any:
     """The first state of each aircraft in each 30 s bucket, with ``_id`` ``icao24:bucket``."""
-    F = _F()
     bucket = F.floor(F.col("event_time") / TRACK_BUCKET_SECONDS).cast("long")
     fields = [c for c in spark_schema(TrackPoint).fieldNames() if c != "icao24"]
     point = F.struct(*[F.col("event_time").alias("t") if c == "t" else F.col(c) for c in fields])
@@ -323,7 +298,6 @@ def alert_signals(enriched: Any) -> Any:
     Types: HIGH_RISK (risk HIGH; reasons = risk factors), EMERGENCY (squawk), ANOMALY (any other
     anomaly reason). Episode bookkeeping against stored alerts happens in ``episodes.py``.
     """
-    F = _F()
     emergency_reason = F.concat(F.lit("squawk "), F.col("emergency"))
     signals = F.array(
         F.when(F.col("risk_category") == "HIGH", F.struct(F.lit("HIGH_RISK").alias("type"), F.col("risk_factors").alias("reasons"))),

@@ -146,13 +146,17 @@ def throwaway_stack() -> Iterator[Settings]:
             stack.down(settings)
 
 
+_PROCESSES: dict[int, object] = {}
+
+
 def process_usage() -> dict[str, tuple[float, float]]:
-    """CPU % (since the last call) and RSS MB of this process and its JVM child."""
+    """CPU % (since the previous call) and RSS MB of this process and its children (JVM, services)."""
     import psutil
 
     me = psutil.Process()
     usage = {}
-    for proc in [me, *me.children(recursive=True)]:
+    for found in [me, *me.children(recursive=True)]:
+        proc = _PROCESSES.setdefault(found.pid, found)  # cpu_percent needs the same object between calls
         with contextlib.suppress(psutil.Error):
             name = "jvm" if "java" in proc.name() else ("python" if proc.pid == me.pid else proc.name())
             usage[name] = (proc.cpu_percent(None), proc.memory_info().rss / 2**20)
@@ -208,9 +212,9 @@ def bench_pipeline(sizes: list[int], duration_s: float) -> None:
 
             job = StreamingJob(spark, settings)
             db = MongoClient(settings.mongo_uri.get_secret_value())[settings.mongo_database]
+            job.start()
             producer_thread = threading.Thread(target=produce_loop, daemon=True)
             producer_thread.start()
-            job.start()
             process_usage()
             freshness, usage_samples = [], []
             started = time.monotonic()
@@ -222,6 +226,7 @@ def bench_pipeline(sizes: list[int], duration_s: float) -> None:
                 usage_samples.append(process_usage())
             stop.set()
             producer_thread.join()
+            produced_span = time.monotonic() - started
             producer.flush(30)
             job.close()
             progress = list(db["stream_progress"].find({"query": "flights"}).sort("batch_id", 1))
@@ -231,7 +236,8 @@ def bench_pipeline(sizes: list[int], duration_s: float) -> None:
             lags = [p["kafka_lag"].get("flights_states", 0) for p in progress]
             fresh = sorted(freshness) or [float("nan")]
             print(f"\n== {aircraft} aircraft at 1 Hz, {duration_s:.0f} s ==")
-            print(f"produced      {produced[0] / duration_s:,.0f} msg/s ({produced[0]} messages)")
+            print(f"produced      {produced[0] / produced_span:,.0f} msg/s ({produced[0]} messages)")
+            print(f"flights_live  {db['flights_live'].count_documents({})} documents at the end")
             print(f"processed     {rows / max(span, 1e-9):,.0f} rows/s over {len(progress)} batches ({rows} rows)")
             print(f"batch ms      p50 {durations[len(durations) // 2]}  p95 {durations[int(len(durations) * 0.95) - 1 if len(durations) > 1 else 0]}  max {durations[-1]}")
             print(f"kafka lag     first {lags[:3]} ... last {lags[-3:]}")
@@ -256,6 +262,10 @@ def main() -> None:
         settings = load_settings(_env_file=None, spark_master="local[2]", spark_shuffle_partitions=2, spark_ui_port=0)
         bench_transforms(settings, [int(s) for s in args.sizes.split(",")])
     else:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("py4j").setLevel(logging.WARNING)
         bench_pipeline([int(s) for s in args.aircraft.split(",")], args.duration)
 
 
