@@ -124,6 +124,9 @@ class StreamingJob:
         self.model_stamp = latest_model_stamp(settings)
         self.model_checked_at = time.monotonic()
         log.info("phase model %s (mode %s, bootstrap %s)", self.model.version, self.model.mode, self.model.bootstrap)
+        self.live_writer = sinks.CoalescingWriter(self.db["flights_live"], keep="newest")
+        self.track_writer = sinks.CoalescingWriter(self.db["tracks"], keep="first")
+        self.weather_writer = sinks.CoalescingWriter(self.db["weather_latest"], keep="newest", order_field="observation_time")
         self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
         self.weather_lock = threading.Lock()
         self.stats = BatchStats()
@@ -177,7 +180,7 @@ class StreamingJob:
                 .select("w.*")
                 .collect()
             )
-            written = timer.run("weather_latest", lambda: sinks.upsert_weather_latest(self.db, [r.asDict() for r in newest]))
+            written = self.weather_writer.submit(sinks.weather_latest_documents(r.asDict() for r in newest))
             self.stats.record("weather", batch_id, {"weather_latest": written}, step_ms=timer.ms)
         finally:
             observations.unpersist()
@@ -215,11 +218,14 @@ class StreamingJob:
                 return
             timer.run("parquet", lambda: self._write_lake(enriched, batch_id))
             now = time.time()
+            # MongoDB is written by the coalescing writers' threads: a slow database delays the
+            # live view, never the stream or the lake.
             live = timer.run(
-                "flights_live", lambda: sinks.upsert_live_flights(self.db, tf.newest_per_aircraft(enriched).toLocalIterator(), now)
+                "flights_live",
+                lambda: self.live_writer.submit(sinks.live_flight_documents(tf.newest_per_aircraft(enriched).toLocalIterator(), now)),
             )
             expired = timer.run("expiry", lambda: sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes))
-            tracks = timer.run("tracks", lambda: sinks.insert_track_points(self.db, tf.track_points(enriched).toLocalIterator()))
+            tracks = timer.run("tracks", lambda: self.track_writer.submit(sinks.track_documents(tf.track_points(enriched).toLocalIterator())))
             if batch_id % 50 == 0:
                 newest_event = enriched.agg(F.max("event_time")).first()[0]
                 sinks.expire_track_points(self.db, newest_event - TRACK_HISTORY_SECONDS)
@@ -227,7 +233,15 @@ class StreamingJob:
             self.stats.record(
                 "flights",
                 batch_id,
-                {"parquet": rows, "flights_live": live, "flights_live_expired": expired, "tracks": tracks, "alerts": alerts},
+                {
+                    "parquet": rows,
+                    "flights_live": live,
+                    "flights_live_backlog": self.live_writer.backlog(),
+                    "flights_live_expired": expired,
+                    "tracks": tracks,
+                    "tracks_backlog": self.track_writer.backlog(),
+                    "alerts": alerts,
+                },
                 step_ms=timer.ms,
             )
         finally:
@@ -400,6 +414,8 @@ class StreamingJob:
                 log.exception("stopping %s", query.name)
         if self.listener is not None:
             self.spark.streams.removeListener(self.listener)
+        for writer in (self.live_writer, self.track_writer, self.weather_writer):
+            writer.close()
         self.producer.flush(10)
         self.producer = None  # its librdkafka threads end with it
         self.mongo.close()

@@ -46,15 +46,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def upsert_live_flights(db: Any, rows: Iterable[Any], seen_at: float) -> int:
+def live_flight_documents(rows: Iterable[Any], seen_at: float) -> Iterable[dict[str, Any]]:
     """flights_live: one document per aircraft (``_id`` icao24), ``last_seen`` = processing time."""
-    operations = []
     for row in rows:
         doc = _plain(row)
         doc.pop("date", None), doc.pop("hour", None)
+        doc["_id"] = doc["icao24"]
         doc["last_seen"] = seen_at
-        operations.append(UpdateOne({"_id": doc["icao24"]}, {"$set": doc}, upsert=True))
-    return bulk_upsert(db["flights_live"], operations)
+        yield doc
 
 
 def expire_live_flights(db: Any, now: float, expiry_minutes: int) -> int:
@@ -62,13 +61,9 @@ def expire_live_flights(db: Any, now: float, expiry_minutes: int) -> int:
     return db["flights_live"].delete_many({"last_seen": {"$lt": now - expiry_minutes * 60}}).deleted_count
 
 
-def insert_track_points(db: Any, rows: Iterable[Any]) -> int:
-    """tracks: the first point of each 30 s bucket wins (``$setOnInsert``), so replays change nothing."""
-    operations = []
-    for row in rows:
-        doc = _plain(row)
-        operations.append(UpdateOne({"_id": doc.pop("_id")}, {"$setOnInsert": doc}, upsert=True))
-    return bulk_upsert(db["tracks"], operations)
+def track_documents(rows: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    """tracks: ``_id`` icao24:bucket; written with ``$setOnInsert`` so the first point of 30 s wins."""
+    return (_plain(row) for row in rows)
 
 
 def expire_track_points(db: Any, oldest_t: float) -> int:
@@ -86,10 +81,9 @@ def upsert_alerts(db: Any, alerts: list[Alert]) -> int:
     return bulk_upsert(db["alerts"], operations)
 
 
-def upsert_weather_latest(db: Any, rows: Iterable[Mapping[str, Any]]) -> int:
+def weather_latest_documents(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
     """weather_latest: ``_id`` = cell_id, the cell's newest observation."""
-    operations = [UpdateOne({"_id": r["cell_id"]}, {"$set": _plain(r)}, upsert=True) for r in rows]
-    return bulk_upsert(db["weather_latest"], operations)
+    return ({**_plain(r), "_id": r["cell_id"]} for r in rows)
 
 
 def upsert_reference(db: Any, records: Iterable[ReferenceRecord]) -> dict[str, int]:
@@ -168,3 +162,84 @@ def progress_document(
         kafka_lag=kafka_lag(progress.sources),
         step_ms=step_ms or {},
     )
+
+
+class CoalescingWriter:
+    """Upserts into one collection from a background thread, coalescing by ``_id``.
+
+    Spark micro-batches hand documents over and go on; the thread writes what is pending as fast
+    as the database allows. Per ``_id`` only one pending document is kept: the newest
+    (``keep="newest"``, by ``order_field``) for flights_live, the first (``keep="first"``, written
+    with ``$setOnInsert``) for tracks. So a slow database delays the live view instead of the
+    stream, and its backlog is bounded by the number of aircraft, not by the event rate.
+    Pending documents are lost on a crash; the next states of each aircraft (1 Hz) replace them.
+    """
+
+    def __init__(self, collection: Any, *, keep: str = "newest", order_field: str = "event_time") -> None:
+        import threading
+
+        self.collection = collection
+        self.keep = keep
+        self.order_field = order_field
+        self.pending: dict[Any, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.stopping = False
+        self.written = 0
+        self.thread = threading.Thread(target=self._run, name=f"writer-{collection.name}", daemon=True)
+        self.thread.start()
+
+    def submit(self, docs: Iterable[dict[str, Any]]) -> int:
+        count = 0
+        with self.lock:
+            for doc in docs:
+                key = doc["_id"]
+                held = self.pending.get(key)
+                if held is None or (self.keep == "newest" and doc[self.order_field] >= held[self.order_field]):
+                    self.pending[key] = doc
+                count += 1
+            if self.pending:
+                self.idle.clear()
+        self.wake.set()
+        return count
+
+    def backlog(self) -> int:
+        with self.lock:
+            return len(self.pending)
+
+    def _operations(self, docs: list[dict[str, Any]]) -> list[UpdateOne]:
+        operator = "$set" if self.keep == "newest" else "$setOnInsert"
+        return [UpdateOne({"_id": d["_id"]}, {operator: {k: v for k, v in d.items() if k != "_id"}}, upsert=True) for d in docs]
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(1.0)
+            self.wake.clear()
+            with self.lock:
+                batch, self.pending = list(self.pending.values()), {}
+            if batch:
+                try:
+                    self.written += bulk_upsert(self.collection, self._operations(batch))
+                except Exception:
+                    log.exception("writing %d documents to %s failed; retrying", len(batch), self.collection.name)
+                    self.submit(batch)  # newer states that arrived meanwhile still win
+                    time.sleep(1.0)
+                    continue
+            with self.lock:
+                if not self.pending:
+                    self.idle.set()
+                    if self.stopping:
+                        return
+
+    def flush(self, timeout_s: float = 120.0) -> bool:
+        """Wait until everything submitted so far is written."""
+        self.wake.set()
+        return self.idle.wait(timeout_s)
+
+    def close(self, timeout_s: float = 120.0) -> None:
+        with self.lock:
+            self.stopping = True
+        self.wake.set()
+        self.thread.join(timeout_s)
