@@ -41,10 +41,7 @@ log = logging.getLogger("streaming")
 # Settings the job applies to its session at start (runtime SQL confs, so the shared factory
 # in skyrisk.spark stays untouched). Constraint propagation explodes on the wide validation
 # CASE over ~20 aliased columns (planning took minutes per micro-batch); the job gains nothing from it.
-RUNTIME_SQL_CONF = {
-    "spark.sql.constraintPropagation.enabled": "false",
-    "spark.sql.sources.partitionOverwriteMode": "dynamic",
-}
+RUNTIME_SQL_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
 MAX_FLIGHT_OFFSETS_PER_TRIGGER = 200_000  # bounds a catch-up batch so freshness recovers gradually
 WEATHER_POLL_SECONDS = 900  # Open-Meteo refreshes current weather every 15 minutes
 MODEL_POLL_SECONDS = 60.0

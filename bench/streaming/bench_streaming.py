@@ -58,6 +58,11 @@ def weather_rows(settings: Settings, now: float) -> list[tuple[str, str]]:
     return rows
 
 
+def percentile(sorted_values: list, q: float):
+    """Nearest-rank percentile of an already sorted, non-empty list."""
+    return sorted_values[min(len(sorted_values) - 1, max(0, int(round(q * len(sorted_values))) - 1))]
+
+
 def timed(action) -> float:
     start = time.perf_counter()
     action()
@@ -239,9 +244,9 @@ def bench_pipeline(sizes: list[int], duration_s: float) -> None:
             print(f"produced      {produced[0] / produced_span:,.0f} msg/s ({produced[0]} messages)")
             print(f"flights_live  {db['flights_live'].count_documents({})} documents at the end")
             print(f"processed     {rows / max(span, 1e-9):,.0f} rows/s over {len(progress)} batches ({rows} rows)")
-            print(f"batch ms      p50 {durations[len(durations) // 2]}  p95 {durations[int(len(durations) * 0.95) - 1 if len(durations) > 1 else 0]}  max {durations[-1]}")
+            print(f"batch ms      p50 {percentile(durations, 0.5)}  p95 {percentile(durations, 0.95)}  max {durations[-1]}")
             print(f"kafka lag     first {lags[:3]} ... last {lags[-3:]}")
-            print(f"freshness s   p50 {fresh[len(fresh) // 2]:.1f}  p95 {fresh[int(len(fresh) * 0.95) - 1 if len(fresh) > 1 else 0]:.1f}  ({len(fresh)} samples)")
+            print(f"freshness s   p50 {percentile(fresh, 0.5):.1f}  p95 {percentile(fresh, 0.95):.1f}  ({len(fresh)} samples)")
             for name in sorted({n for u in usage_samples for n in u}):
                 cpu = [u[name][0] for u in usage_samples if name in u]
                 rss = [u[name][1] for u in usage_samples if name in u]
