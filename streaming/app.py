@@ -215,14 +215,15 @@ class StreamingJob:
                 return
             timer.run("parquet", lambda: self._write_lake(enriched, batch_id))
             now = time.time()
+            # collect(): one Spark job for the whole batch (toLocalIterator runs one per partition).
             # MongoDB is written by the coalescing writers' threads: a slow database delays the
             # live view, never the stream or the lake.
             live = timer.run(
                 "flights_live",
-                lambda: self.live_writer.submit(sinks.live_flight_documents(tf.newest_per_aircraft(enriched).toLocalIterator(), now)),
+                lambda: self.live_writer.submit(sinks.live_flight_documents(tf.newest_per_aircraft(enriched).collect(), now)),
             )
             expired = timer.run("expiry", lambda: sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes))
-            tracks = timer.run("tracks", lambda: self.track_writer.submit(sinks.track_documents(tf.track_points(enriched).toLocalIterator())))
+            tracks = timer.run("tracks", lambda: self.track_writer.submit(sinks.track_documents(tf.track_points(enriched).collect())))
             if batch_id % 50 == 0:
                 newest_event = enriched.agg(F.max("event_time")).first()[0]
                 sinks.expire_track_points(self.db, newest_event - TRACK_HISTORY_SECONDS)
