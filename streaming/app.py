@@ -301,8 +301,9 @@ class StreamingJob:
             counts = tf.reject_counts(batch)
             if counts:
                 log.warning("batch %d: rejected %s", batch_id, counts)
+                # keyed by the source topic, as contracts.DEAD_LETTER says
                 letters = (
-                    (r["key"], r["json"]) for r in batch.selectExpr("key", "to_json(struct(*)) AS json").toLocalIterator()
+                    (r["key"], r["json"]) for r in batch.selectExpr("source_topic AS key", "to_json(struct(*)) AS json").toLocalIterator()
                 )
                 sinks.publish(self.producer, contracts.DEAD_LETTER.name, letters)
             self.stats.record("deadletter", batch_id, {"deadletter": sum(counts.values())}, counts)
