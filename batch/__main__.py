@@ -95,34 +95,30 @@ def schedule() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     db = job.mongo_database(settings)
-    spark = None
-
-    def session():
-        nonlocal spark
-        spark = spark or create_spark_session(settings, "skyrisk-batch")
-        return spark
 
     def run_day(day: str) -> dict[str, int]:
-        progress = job.Progress()
-        progress.start_day(day)
-        return job.consolidate_day(session(), settings, db, day, progress).rows
+        # A session per day, stopped afterwards: an idle scheduler holds no Spark driver
+        # (memory, UI port) for the 23 hours it waits.
+        spark = create_spark_session(settings, "skyrisk-batch")
+        try:
+            progress = job.Progress()
+            progress.start_day(day)
+            return job.consolidate_day(spark, settings, db, day, progress).rows
+        finally:
+            spark.stop()
 
     scheduler = Scheduler(
         batch_time=parse_hhmm(settings.batch_time_utc),
         lookback_days=settings.batch_catchup_days,
         clock=SystemClock(stop),
         run_log=MongoRunLog(db),
-        available_days=lambda: job.available_days(session(), settings),
+        available_days=lambda: job.available_days(settings),
         run_day=run_day,
         stop=stop,
         echo=lambda message: print(message, flush=True),
     )
     print(f"[batch] scheduler started: nightly at {settings.batch_time_utc} UTC", flush=True)
-    try:
-        scheduler.run_forever()
-    finally:
-        if spark is not None:
-            spark.stop()
+    scheduler.run_forever()
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from batch import lake, store, transforms
 from skyrisk.contracts import LAKE_ENRICHED, EnrichedState, ReferenceRecord, ScheduleJourney, spark_schema
+from skyrisk.s3 import child_prefixes
 from skyrisk.settings import Settings
 
 if TYPE_CHECKING:
@@ -86,10 +87,10 @@ def enriched_day_url(settings: Settings, day: str) -> str:
     return f"{settings.lake_url}/{LAKE_ENRICHED}/date={day}"
 
 
-def available_days(spark: "SparkSession", settings: Settings) -> list[str]:
-    """Days the streaming job has written history for."""
-    root = f"{settings.lake_url}/{LAKE_ENRICHED}"
-    return sorted(name[len("date=") :] for name in lake.child_names(spark, root) if name.startswith("date="))
+def available_days(settings: Settings) -> list[str]:
+    """Days the streaming job has written history for (an S3 listing: no Spark needed)."""
+    names = child_prefixes(settings, LAKE_ENRICHED)
+    return sorted(name[len("date=") :] for name in names if name.startswith("date="))
 
 
 def reference_frames(spark: "SparkSession", db: "Database", day: str) -> dict[str, "DataFrame"]:

@@ -149,8 +149,8 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
             "flight_id": F.concat_ws(
                 "-", F.col("icao24"), F.date_format(F.timestamp_seconds(flight_start), "yyyyMMdd'T'HHmmss")
             ),
-            # haversine_km_column(null, ...) is not null (least(1, null) = 1): test explicitly
-            "step_km": F.when(continues & F.col("_lat1").isNotNull(), step_km).otherwise(F.lit(0.0)),
+            # The first point of a flight has no step (no previous position in the flight).
+            "step_km": F.when(continues, F.coalesce(step_km, F.lit(0.0))).otherwise(F.lit(0.0)),
             "alert_starts": F.filter(F.array(*starts), lambda t: t.isNotNull()),
         }
     ).drop(*[c for c in segmented.columns if c.startswith("_")])

@@ -24,6 +24,7 @@ import psutil
 from infra.ports import is_listening, port_holder, port_is_free
 from infra.setup import binary
 from skyrisk import contracts
+from skyrisk.s3 import s3_client
 from skyrisk.settings import Settings
 
 Echo = Callable[[str], None]
@@ -343,19 +344,6 @@ def create_topics(settings: Settings, echo: Echo) -> None:
     for future in (admin.create_partitions(grow) if grow else {}).values():
         future.result()
     echo(f"  topics    {len(new)} created, {len(contracts.TOPICS) - len(new)} already there")
-
-
-def s3_client(settings: Settings):
-    from minio import Minio
-
-    host, port = settings.s3_host_port
-    return Minio(
-        f"{host}:{port}",
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_endpoint.startswith("https"),
-        region=settings.s3_region,
-    )
 
 
 def create_bucket(settings: Settings, echo: Echo) -> None:

@@ -70,4 +70,7 @@ def haversine_km_column(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     dphi = p2 - p1
     dlmb = F.radians(lon2) - F.radians(lon1)
     a = F.pow(F.sin(dphi / 2), 2) + F.cos(p1) * F.cos(p2) * F.pow(F.sin(dlmb / 2), 2)
-    return F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.least(F.lit(1.0), F.sqrt(a)))
+    root = F.sqrt(a)
+    # Clamp rounding error above 1 without least(): least() skips nulls, which turned a missing
+    # position into half the globe (20,015 km). when() keeps null in, null out.
+    return F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.when(root > 1.0, F.lit(1.0)).otherwise(root))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from skyrisk.contracts import LAKE_MODELS
 from skyrisk.phase import PhaseModel
+from skyrisk.s3 import s3_client
 from skyrisk.settings import Settings
 
 if TYPE_CHECKING:
@@ -20,19 +21,6 @@ if TYPE_CHECKING:
 
 MODEL_PREFIX = f"{LAKE_MODELS}/"
 _SAFE_VERSION = re.compile(r"^[A-Za-z0-9._:-]+$")
-
-
-def lake_client(settings: Settings) -> "Minio":
-    from minio import Minio
-
-    host, port = settings.s3_host_port
-    return Minio(
-        f"{host}:{port}",
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_endpoint.startswith("https"),
-        region=settings.s3_region,
-    )
 
 
 def model_key(version: str) -> str:
@@ -43,7 +31,7 @@ def model_key(version: str) -> str:
 
 def save_phase_model(model: PhaseModel, settings: Settings, client: "Minio | None" = None) -> str:
     """Write the model; returns its ``s3://`` URL."""
-    client = client or lake_client(settings)
+    client = client or s3_client(settings)
     body = model.to_json().encode()
     key = model_key(model.version)
     client.put_object(settings.lake_bucket, key, io.BytesIO(body), len(body), content_type="application/json")
@@ -61,7 +49,7 @@ def _read(client: "Minio", bucket: str, key: str) -> PhaseModel:
 
 def load_latest_phase_model(settings: Settings, client: "Minio | None" = None) -> PhaseModel | None:
     """The newest trained model, else the newest bootstrap model, else None."""
-    client = client or lake_client(settings)
+    client = client or s3_client(settings)
     objects = [
         o for o in client.list_objects(settings.lake_bucket, prefix=MODEL_PREFIX) if o.object_name.endswith(".json")
     ]
@@ -77,7 +65,7 @@ def load_latest_phase_model(settings: Settings, client: "Minio | None" = None) -
 
 def latest_model_stamp(settings: Settings, client: "Minio | None" = None) -> tuple[str, ...]:
     """A cheap fingerprint of the stored models (names and times), to notice a new one."""
-    client = client or lake_client(settings)
+    client = client or s3_client(settings)
     return tuple(
         sorted(f"{o.object_name}@{o.last_modified.timestamp()}" for o in client.list_objects(settings.lake_bucket, prefix=MODEL_PREFIX))
     )
@@ -87,7 +75,7 @@ def load_or_bootstrap_phase_model(spark, settings: Settings) -> PhaseModel:
     """The model the streaming job starts with: stored, else a freshly trained bootstrap (saved too)."""
     from skyrisk.phase import bootstrap_phase_model
 
-    client = lake_client(settings)
+    client = s3_client(settings)
     model = load_latest_phase_model(settings, client)
     if model is None:
         model = bootstrap_phase_model(spark)

@@ -8,6 +8,7 @@ cluster (``spark://host:7077``, YARN, Kubernetes).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,18 +34,29 @@ def connector_jars(settings: Settings) -> list[Path]:
     return jars
 
 
-def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
+def launched_by_spark_submit() -> bool:
+    # spark-submit starts the JVM first and hands the Python driver its gateway through these
+    # variables; its --master and --jars must then win over our defaults.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def spark_conf(settings: Settings, app_name: str, *, under_spark_submit: bool = False) -> dict[str, str]:
     """Every Spark setting the platform uses, as plain strings (shown in the README)."""
     s3_host = settings.s3_endpoint
-    conf = {
-        "spark.app.name": app_name,
+    conf = {} if under_spark_submit else {
         "spark.master": settings.spark_master,
         "spark.jars": ",".join(str(j) for j in connector_jars(settings)),
+    }
+    conf |= {
+        "spark.app.name": app_name,
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.streaming.checkpointLocation": settings.resolved_checkpoint_dir,
         "spark.sql.adaptive.enabled": "true",
+        # Constraint propagation explodes on the streaming job's wide validation CASE (planning
+        # took minutes per micro-batch) and buys none of our plans anything.
+        "spark.sql.constraintPropagation.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.hadoop.fs.s3a.endpoint": s3_host,
         "spark.hadoop.fs.s3a.endpoint.region": settings.s3_region,
@@ -67,7 +79,7 @@ def spark_conf(settings: Settings, app_name: str) -> dict[str, str]:
     if settings.spark_driver_host:
         conf["spark.driver.host"] = settings.spark_driver_host
         conf["spark.driver.bindAddress"] = "0.0.0.0"
-    elif settings.spark_master.startswith("local"):
+    elif settings.spark_master.startswith("local") and not under_spark_submit:
         conf["spark.driver.bindAddress"] = "127.0.0.1"
         conf["spark.driver.host"] = "127.0.0.1"
     return conf
@@ -78,7 +90,7 @@ def create_spark_session(settings: Settings, app_name: str) -> "SparkSession":
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name).items():
+    for key, value in spark_conf(settings, app_name, under_spark_submit=launched_by_spark_submit()).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")

@@ -38,10 +38,6 @@ from streaming.episodes import EPISODE_GAP_SECONDS, newest_by_aircraft_and_type,
 
 log = logging.getLogger("streaming")
 
-# Settings the job applies to its session at start (runtime SQL confs, so the shared factory
-# in skyrisk.spark stays untouched). Constraint propagation explodes on the wide validation
-# CASE over ~20 aliased columns (planning took minutes per micro-batch); the job gains nothing from it.
-RUNTIME_SQL_CONF = {"spark.sql.constraintPropagation.enabled": "false"}
 MAX_FLIGHT_OFFSETS_PER_TRIGGER = 200_000  # bounds a catch-up batch so freshness recovers gradually
 WEATHER_POLL_SECONDS = 900  # Open-Meteo refreshes current weather every 15 minutes
 MODEL_POLL_SECONDS = 60.0
@@ -104,8 +100,6 @@ class StreamingJob:
 
         self.spark = spark
         self.settings = settings
-        for key, value in RUNTIME_SQL_CONF.items():
-            spark.conf.set(key, value)
         self.mongo = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
         self.db = self.mongo[settings.mongo_database]
         self.producer = Producer(
@@ -406,13 +400,16 @@ class StreamingJob:
         return 0
 
     def close(self) -> None:
+        # The listener goes first: the JVM must not call back into Python for queries that
+        # end while the process is shutting down.
+        if self.listener is not None:
+            self.spark.streams.removeListener(self.listener)
+            self.listener = None
         for query in self.queries:
             try:
                 query.stop()
             except Exception:
                 log.exception("stopping %s", query.name)
-        if self.listener is not None:
-            self.spark.streams.removeListener(self.listener)
         for writer in (self.live_writer, self.track_writer, self.weather_writer):
             writer.close()
         self.producer.flush(10)
@@ -426,6 +423,7 @@ def main() -> int:
     from skyrisk.spark import create_spark_session
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
     settings = load_settings()
     spark = create_spark_session(settings, "skyrisk-streaming")
     stop = threading.Event()

@@ -151,7 +151,7 @@ def test_scheduler_catches_up_a_missed_day_and_records_it_in_batch_runs(spark, s
     clock = FakeClock(utc("2026-10-07T01:00:00"), stop, until=utc("2026-10-07T01:00:01"))
     Scheduler(
         batch_time=parse_hhmm("02:30"), lookback_days=3, clock=clock, run_log=MongoRunLog(lake_days),
-        available_days=lambda: job.available_days(spark, stack),
+        available_days=lambda: job.available_days(stack),
         run_day=lambda day: job.consolidate_day(spark, stack, lake_days, day, retrain_model=False).rows,
         stop=stop, echo=lambda _m: None,
     ).run_forever()

@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from infra import stack as stack_manager
 from skyrisk import contracts
+from skyrisk.s3 import s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def test_json_message_round_trips_through_the_broker(stack):
 
 
 def test_object_put_and_read_back_from_minio(stack):
-    client = stack_manager.s3_client(stack)
+    client = s3_client(stack)
     assert client.bucket_exists(stack.lake_bucket)
     name = f"smoke/{uuid.uuid4().hex}.json"
     body = json.dumps({"hello": "lake"}).encode()

@@ -59,3 +59,11 @@ def test_spark_haversine_equals_python(spark):
     df = spark.createDataFrame(pairs, "a double, b double, c double, d double")
     got = [r.km for r in df.select(geo.haversine_km_column(F.col("a"), F.col("b"), F.col("c"), F.col("d")).alias("km")).collect()]
     assert got == [pytest.approx(geo.haversine_km(*p), rel=1e-12) for p in pairs]
+
+
+def test_spark_haversine_of_a_missing_position_is_null(spark):
+    from pyspark.sql import functions as F
+
+    df = spark.createDataFrame([(50.0, 8.0, None, 9.0), (None, None, 50.0, 9.0)], "a double, b double, c double, d double")
+    got = [r.km for r in df.select(geo.haversine_km_column(F.col("a"), F.col("b"), F.col("c"), F.col("d")).alias("km")).collect()]
+    assert got == [None, None]
