@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.streaming.frames import assertDataFrameEqual
+from pyspark.testing import assertDataFrameEqual
 from skyrisk.phase import (
     LABELS_BY_ALTITUDE,
     MIN_DISTANCE_SIGMA,

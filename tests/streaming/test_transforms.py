@@ -9,7 +9,7 @@ import pytest
 from skyrisk.contracts import DeadLetter, EnrichedState, FlightState, WeatherObservation, spark_schema
 from skyrisk.phase import LABELS_BY_ALTITUDE, PhaseModel
 from streaming import transforms as tf
-from tests.streaming.frames import assertDataFrameEqual
+from pyspark.testing import assertDataFrameEqual
 from tests.streaming.messages import FRANKFURT_CELL, GRID, T0, as_kafka_rows, flight, weather
 
 pytestmark = pytest.mark.integration
