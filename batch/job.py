@@ -184,7 +184,7 @@ def consolidate_day(
 
 def _retrain_model(positions: "DataFrame", settings: Settings, day: str, result: DayResult) -> int:
     # Imported here: the model code is the streaming side's, only this stage needs it.
-    from skyrisk.model_store import save_phase_model
+    from skyrisk.model_store import save_phase_model, trained_version
     from skyrisk.phase import train_phase_model
 
     airborne = transforms.airborne_states(positions)
@@ -192,7 +192,7 @@ def _retrain_model(positions: "DataFrame", settings: Settings, day: str, result:
     fraction = min(1.0, MODEL_TRAINING_ROWS / available) if available else 1.0
     sample = airborne.sample(fraction=fraction, seed=int(day.replace("-", ""))) if fraction < 1.0 else airborne
     # One version per day: a rerun replaces the day's model instead of adding another.
-    model = train_phase_model(sample, version=f"batch-{day}")
+    model = train_phase_model(sample, version=trained_version(day))
     result.model_location = save_phase_model(model, settings)
     result.model_metrics = dict(model.metrics)
     return int(model.metrics.get("rows", 0))

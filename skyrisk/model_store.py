@@ -23,6 +23,22 @@ MODEL_PREFIX = f"{LAKE_MODELS}/"
 _SAFE_VERSION = re.compile(r"^[A-Za-z0-9._:-]+$")
 
 
+TRAINED_VERSION_PREFIX = "batch-"
+
+
+def trained_version(day: str) -> str:
+    """Version of the model the batch job trains on one day's data (``batch-YYYY-MM-DD``)."""
+    return f"{TRAINED_VERSION_PREFIX}{day}"
+
+
+def _recency(obj: object) -> tuple[bool, str, float]:
+    # Trained models compare by the day they were trained on, so re-running an old day does not
+    # displace the model of a newer day; the rest (bootstrap models) by upload time.
+    version = obj.object_name[len(MODEL_PREFIX) : -len(".json")]
+    trained = version.startswith(TRAINED_VERSION_PREFIX)
+    return trained, version if trained else "", obj.last_modified.timestamp()
+
+
 def model_key(version: str) -> str:
     if not _SAFE_VERSION.match(version):
         raise ValueError(f"model version {version!r} must be letters, digits and ._:- only")
@@ -48,12 +64,12 @@ def _read(client: "Minio", bucket: str, key: str) -> PhaseModel:
 
 
 def load_latest_phase_model(settings: Settings, client: "Minio | None" = None) -> PhaseModel | None:
-    """The newest trained model, else the newest bootstrap model, else None."""
+    """The model trained on the newest day, else the newest bootstrap model, else None."""
     client = client or s3_client(settings)
     objects = [
         o for o in client.list_objects(settings.lake_bucket, prefix=MODEL_PREFIX) if o.object_name.endswith(".json")
     ]
-    objects.sort(key=lambda o: o.last_modified, reverse=True)
+    objects.sort(key=_recency, reverse=True)
     newest_bootstrap = None
     for obj in objects:
         model = _read(client, settings.lake_bucket, obj.object_name)

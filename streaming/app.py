@@ -38,6 +38,7 @@ from streaming.episodes import EPISODE_GAP_SECONDS, newest_by_aircraft_and_type,
 
 log = logging.getLogger("streaming")
 
+PROGRESS_DRAIN_SECONDS = 10.0
 MAX_FLIGHT_OFFSETS_PER_TRIGGER = 200_000  # bounds a catch-up batch so freshness recovers gradually
 WEATHER_POLL_SECONDS = 900  # Open-Meteo refreshes current weather every 15 minutes
 MODEL_POLL_SECONDS = 60.0
@@ -86,6 +87,11 @@ class BatchStats:
             self.sink_rows[(query, batch_id)] = sink_rows
             self.rejects[(query, batch_id)] = rejects or {}
             self.step_ms[(query, batch_id)] = step_ms or {}
+
+    def pending(self) -> int:
+        """Batches whose figures wait for their progress event."""
+        with self.lock:
+            return len(self.sink_rows)
 
     def take(self, query: str, batch_id: int) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
         key = (query, batch_id)
@@ -400,16 +406,19 @@ class StreamingJob:
         return 0
 
     def close(self) -> None:
-        # The listener goes first: the JVM must not call back into Python for queries that
-        # end while the process is shutting down.
-        if self.listener is not None:
-            self.spark.streams.removeListener(self.listener)
-            self.listener = None
         for query in self.queries:
             try:
                 query.stop()
             except Exception:
                 log.exception("stopping %s", query.name)
+        # Progress events reach the listener asynchronously: let the last batches' events (their
+        # reject counts and sink figures) arrive before the listener goes.
+        deadline = time.monotonic() + PROGRESS_DRAIN_SECONDS
+        while self.stats.pending() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if self.listener is not None:
+            self.spark.streams.removeListener(self.listener)
+            self.listener = None
         for writer in (self.live_writer, self.track_writer, self.weather_writer):
             writer.close()
         self.producer.flush(10)

@@ -15,7 +15,12 @@ import pytest
 from skyrisk import contracts
 from skyrisk.contracts import ReferenceRecord, ScheduleJourney, ScheduleLeg
 from streaming.app import StreamingJob
-from tests.streaming.messages import FRANKFURT, FRANKFURT_CELL, flight, weather
+from skyrisk.geo import cell_id
+from tests.streaming.messages import GRID, flight, weather
+
+# Over the South Pacific: no simulator of the shared test session publishes weather there.
+STORM = (-44.77, 170.57)  # the four positions (+0.00 to +0.03 lat) stay in this cell
+STORM_CELL = cell_id(*STORM, GRID)
 
 pytestmark = pytest.mark.integration
 
@@ -38,13 +43,37 @@ def run_job(spark, settings) -> None:
         job.close()
 
 
+@pytest.fixture(scope="module")
+def private_broker(stack, tmp_path_factory):
+    """A broker of its own: the session's topics carry other tests' traffic (simulator weather,
+    journeys, bulk states) that this test's exact counts must not see."""
+    from infra import stack as stack_manager
+    from infra.ports import free_port
+
+    settings = stack.model_copy(
+        update={
+            "data_dir": tmp_path_factory.mktemp("e2e-broker"),
+            "kafka_bootstrap_servers": f"127.0.0.1:{free_port()}",
+            "kafka_controller_port": free_port(),
+            "kafka_heap": "256m",
+        }
+    )
+    quiet = lambda _message: None  # noqa: E731
+    try:
+        stack_manager.start_service(settings, stack_manager.kafka_service(settings), quiet, owned=True)
+        stack_manager.create_topics(settings, quiet)
+        yield settings
+    finally:
+        stack_manager.down(settings, quiet)  # only this broker has a pid file in its data dir
+
+
 @pytest.fixture
-def job_settings(stack, tmp_path):
-    """Own database, bucket and checkpoints, so other tests' data and models don't interfere."""
+def job_settings(private_broker, tmp_path):
+    """Own broker, database, bucket and checkpoints, so other tests' data and models don't interfere."""
     from infra.stack import create_bucket, create_collections
 
     run = f"{int(time.time())}{random.randrange(1000):03d}"
-    settings = stack.model_copy(
+    settings = private_broker.model_copy(
         update={
             "mongo_database": f"streaming_e2e_{run}",
             "lake_bucket": f"streaming-e2e-{run}",
@@ -62,20 +91,23 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     rng = random.Random()
     prefix = f"{rng.randrange(16**3):03x}"
     icaos = [f"{prefix}{i:03x}" for i in range(6)]
+    # Topics are shared by the whole test session (other tests publish FRA-JFK journeys too).
+    flight_number = rng.randrange(5000, 9999)
     now = time.time()
 
-    # Thunderstorm and heavy rain over Frankfurt: 40 + 20 = HIGH for every aircraft there.
-    produce(settings, contracts.WEATHER.name, [(FRANKFURT_CELL, weather(observed=now - 600, weather_code=95, precipitation=6.0).model_dump_json())])
-    first = [flight(icao, t=now - 120 + 10 * k, lat=FRANKFURT[0] + 0.01 * k) for icao in icaos[:5] for k in range(4)]
+    # Thunderstorm and heavy rain: 40 + 20 = HIGH for every aircraft in that cell.
+    produce(settings, contracts.WEATHER.name, [(STORM_CELL, weather(STORM_CELL, observed=now - 600, weather_code=95, precipitation=6.0).model_dump_json())])
+    first = [flight(icao, t=now - 120 + 10 * k, lat=STORM[0] + 0.01 * k, lon=STORM[1]) for icao in icaos[:5] for k in range(4)]
     first.append(flight(icaos[5], t=now - 100, lat=-20.0, lon=-20.0, squawk="7700"))  # no weather there
-    bad = ["not json", first[0].model_dump_json().replace('"latitude":50.03', '"latitude":95.0')]
+    bad = ["not json", first[0].model_copy(update={"latitude": 95.0}).model_dump_json()]
     produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in first] + [(None, b) for b in bad])
     airport = ReferenceRecord(source="sim", type="airport", code="FRA", name="Frankfurt", city_code="FRA", fetched_time=now)
     airline = ReferenceRecord(source="sim", type="airline", code="LH", icao_code="DLH", name="Lufthansa", fetched_time=now)
     leg = ScheduleLeg(departure_airport="FRA", departure_local="2026-11-22T10:00", arrival_airport="JFK",
-                      arrival_local="2026-11-22T13:00", marketing_airline="LH", flight_number=400)
+                      arrival_local="2026-11-22T13:00", marketing_airline="LH", flight_number=flight_number)
     journey = ScheduleJourney(source="sim", origin="FRA", destination="JFK", query_date="2026-11-22", duration_iso="PT9H",
-                              duration_minutes=540, stops=0, flight_numbers=["LH400"], legs=[leg], fetched_time=now)
+                              duration_minutes=540, stops=0, flight_numbers=[f"LH{flight_number}"], legs=[leg],
+                              fetched_time=now)
     produce(settings, contracts.LH_REFERENCE.name, [(r.key, r.model_dump_json()) for r in (airport, airline)] * 2)
     produce(settings, contracts.LH_SCHEDULES.name, [(journey.key, journey.model_dump_json())] * 2)
 
@@ -93,8 +125,8 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     # the squawking aircraft cruises normally: an EMERGENCY episode, no separate ANOMALY one
     assert sorted((a["icao24"], a["type"]) for a in alerts) == sorted([(i, "HIGH_RISK") for i in icaos[:5]] + [(icaos[5], "EMERGENCY")])
     assert db["airports"].count_documents({"_id": "FRA"}) == 1 and db["airlines"].find_one({"_id": "LH"})["icao_code"] == "DLH"
-    assert db["schedules"].count_documents({"origin": "FRA", "destination": "JFK"}) == 1
-    assert db["weather_latest"].find_one({"_id": FRANKFURT_CELL})["weather_code"] == 95
+    assert db["schedules"].count_documents({"flight_numbers": f"LH{flight_number}"}) == 1  # sent twice, stored once
+    assert db["weather_latest"].find_one({"_id": STORM_CELL})["weather_code"] == 95
     assert db["tracks"].count_documents({"icao24": {"$in": icaos}}) >= len(icaos)
     progress = list(db["stream_progress"].find({"query": "deadletter"}))
     assert sum(p["rejects"].get("malformed_json", 0) for p in progress) >= 1
@@ -109,7 +141,7 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     assert lake_rows() == (len(first), len(first))
 
     # Second run on the same checkpoint: new states plus a redelivery of old ones.
-    second = [flight(icao, t=now - 60 + 10 * k) for icao in icaos[:5] for k in range(2)]
+    second = [flight(icao, t=now - 60 + 10 * k, lat=STORM[0], lon=STORM[1]) for icao in icaos[:5] for k in range(2)]
     produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in second + first[:5]])
     run_job(spark, settings)
     assert lake_rows() == (len(first) + len(second), len(first) + len(second))
