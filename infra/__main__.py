@@ -1,8 +1,10 @@
-"""python -m infra {setup,up,down,status,logs,run}: the operations behind the Makefile."""
+"""python -m infra {setup,up,down,status,logs,run,check-credentials}: the operations behind the Makefile
+(and docker-compose's credentials guard)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -27,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     run = sub.add_parser("run", help="setup + up + the whole pipeline; Ctrl-C stops everything")
     run.add_argument("--mode", choices=("sim", "live", "replay"), help="producer mode (default: from settings)")
+    sub.add_parser("check-credentials",
+                   help="docker-compose: refuse credentials that are empty or the .env.example placeholders")
     args = parser.parse_args(argv)
+    if args.command == "check-credentials":
+        from infra.credentials import check
+
+        return check(os.environ)  # compose hands the credentials over as environment variables
 
     settings = load_settings()
     try:

@@ -4,19 +4,34 @@ Checks what a `docker compose up` would trip over: every service has an image or
 every app command names an entry point that exists in this code; host ports are unique and
 bound to 127.0.0.1; dependencies name real services with the health check or one-shot
 behaviour their condition needs; every Kafka client points at the broker's internal listener.
+Security: every credential is a required variable from .env, a guard that refuses the .env.example
+placeholders runs before every other service, the dashboard connects to MongoDB as a user with the
+`read` role only (created by the mongo init script), the writers as a readWrite user.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from infra.env_example import compose_credentials
+
 REPO = Path(__file__).resolve().parent.parent
 SPARK_DAEMONS = {"org.apache.spark.deploy.master.Master", "org.apache.spark.deploy.worker.Worker"}
 KAFKA_CLIENT_VARS = ("SKYRISK_KAFKA_BOOTSTRAP_SERVERS", "CONTROL_CENTER_BOOTSTRAP_SERVERS")
+GUARD = "credentials-guard"
+GUARD_COMMAND = ["python", "-m", "infra", "check-credentials"]
+READER_USER, WRITER_USER = "MONGO_READER_USER", "MONGO_APP_USER"
+INITDB_DIR = "/docker-entrypoint-initdb.d/"
+VARIABLE = re.compile(r"\$\{(\w+)(:?[-?+]?)")
+URI_USER = re.compile(r"^mongodb://\$\{(\w+)")
+CREDENTIAL_KEY = re.compile(r"PASSWORD|SECRET|USERNAME|_USER$|ACCESS_KEY")
+REQUIRED_ONLY = re.compile(r"\$\{\w+:\?[^}]*\}")
 
 
 def load_compose(path: Path = REPO / "docker-compose.yml") -> dict[str, Any]:
@@ -92,7 +107,7 @@ def compose_problems(doc: dict[str, Any]) -> list[str]:
         for variable in KAFKA_CLIENT_VARS:
             if variable in environment and environment[variable] != internal:
                 problems.append(f"{name}: {variable}={environment[variable]} is not the internal listener {internal}")
-        if "build" in service and service.get("command", [None])[0] == "python" and (
+        if name != GUARD and "build" in service and service.get("command", [None])[0] == "python" and (
             environment.get("SKYRISK_KAFKA_BOOTSTRAP_SERVERS") != internal
         ):
             problems.append(f"{name}: app service does not point at the internal listener {internal}")
@@ -100,4 +115,129 @@ def compose_problems(doc: dict[str, Any]) -> list[str]:
         "CONTROL_CENTER_BOOTSTRAP_SERVERS"
     ):
         problems.append("control-center: no CONTROL_CENTER_BOOTSTRAP_SERVERS")
+    return problems + credential_problems(doc) + database_user_problems(doc)
+
+
+# --- credentials -----------------------------------------------------------------------------------
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+
+
+def _depends_on(service: dict[str, Any]) -> list[str]:
+    dependencies = service.get("depends_on") or {}
+    return list(dependencies) if isinstance(dependencies, dict | list) else []
+
+
+def _reaches(services: dict[str, dict[str, Any]], start: str, target: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name == target:
+            return True
+        if name not in seen and name in services:
+            seen.add(name)
+            todo += _depends_on(services[name])
+    return False
+
+
+def credential_problems(doc: dict[str, Any]) -> list[str]:
+    """Every credential is `${VAR:?...}` (compose refuses to start without it) wherever it is used,
+    and the guard that refuses the example placeholders runs before every other service."""
+    services: dict[str, dict[str, Any]] = doc.get("services") or {}
+    credentials = compose_credentials()
+    problems = []
+    used: set[str] = set()
+    for text in _strings(doc):
+        for variable, operator in VARIABLE.findall(text):
+            if variable in credentials:
+                used.add(variable)
+                if operator != ":?":
+                    problems.append(f"${{{variable}}} is not required (`${{{variable}:?...}}`) in {text!r}")
+    problems += [f"credential {v} is never taken from .env" for v in credentials if v not in used]
+    for name, service in services.items():  # no password written into the file itself
+        for key, value in (service.get("environment") or {}).items():
+            if CREDENTIAL_KEY.search(key) and not REQUIRED_ONLY.fullmatch(str(value)):
+                problems.append(f"{name}: {key} is not a required variable from .env")
+    guard = services.get(GUARD)
+    if guard is None:
+        return problems + [f"no {GUARD} service refusing the .env.example placeholders"]
+    if guard.get("command") != GUARD_COMMAND or guard.get("restart", "no") != "no":
+        problems.append(f"{GUARD}: must be the one-shot {' '.join(GUARD_COMMAND)}")
+    environment = guard.get("environment") or {}
+    for variable in credentials:
+        if not str(environment.get(variable, "")).startswith(f"${{{variable}:?"):
+            problems.append(f"{GUARD}: does not check {variable}")
+    for name in services:
+        if name != GUARD and not _reaches(services, name, GUARD):
+            problems.append(f"{name}: can start before {GUARD} has passed")
+    return problems
+
+
+# --- MongoDB users ---------------------------------------------------------------------------------
+def _uri_user(uri: Any) -> str | None:
+    match = URI_USER.match(str(uri or ""))
+    return match.group(1) if match else None
+
+
+def init_script_users(script: str) -> dict[str, list[str]]:
+    """The user variable of each ``createUser({...})`` of a mongo init script -> the roles it grants."""
+    users: dict[str, list[str]] = {}
+    for call in script.split("createUser(")[1:]:
+        depth, end = 0, len(call)
+        for index, char in enumerate(call):  # the call's argument ends at its closing parenthesis
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth < 0:
+                end = index
+                break
+        body = call[:end]
+        user = re.search(r"user:\s*process\.env\.(\w+)", body)
+        users[user.group(1) if user else "?"] = re.findall(r"role:\s*[\"'](\w+)[\"']", body)
+    return users
+
+
+def database_user_problems(doc: dict[str, Any], repo: Path = REPO) -> list[str]:
+    services: dict[str, dict[str, Any]] = doc.get("services") or {}
+    problems = []
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        if name == GUARD or "SKYRISK_MONGO_URI" not in environment:
+            continue
+        uris = {k: environment[k] for k in ("SKYRISK_MONGO_URI", "SKYRISK_DASHBOARD_MONGO_URI") if k in environment}
+        wanted = READER_USER if name == "dashboard" else WRITER_USER
+        for key, uri in uris.items():
+            if _uri_user(uri) != wanted:
+                problems.append(f"{name}: {key} does not connect as ${{{wanted}}}")
+    dashboard = services.get("dashboard") or {}
+    if dashboard.get("env_file"):
+        problems.append("dashboard: env_file hands it every credential of .env; list its variables instead")
+    for text in _strings(dashboard.get("environment") or {}):
+        for variable, _ in VARIABLE.findall(text):
+            if variable.startswith("MONGO_") and not variable.startswith("MONGO_READER_"):
+                problems.append(f"dashboard: gets {variable}, a credential with more rights than `read`")
+    mongo = services.get("mongo") or {}
+    scripts = [str(v).split(":")[0] for v in mongo.get("volumes", []) if INITDB_DIR in str(v)]
+    if not scripts:
+        return problems + [f"mongo: no init script in {INITDB_DIR} creates the app's users"]
+    users: dict[str, list[str]] = {}
+    for script in scripts:
+        path = (repo / script).resolve()
+        if not path.is_file():
+            problems.append(f"mongo: init script {script} does not exist")
+            continue
+        users |= init_script_users(path.read_text())
+    if users.get(READER_USER) != ["read"]:
+        problems.append(f"mongo init: ${READER_USER} must get the read role only, gets {users.get(READER_USER)}")
+    if users.get(WRITER_USER) != ["readWrite"]:
+        problems.append(f"mongo init: ${WRITER_USER} must get readWrite, gets {users.get(WRITER_USER)}")
+    mongo_env = mongo.get("environment") or {}
+    for variable in (READER_USER, WRITER_USER, "MONGO_READER_PASSWORD", "MONGO_APP_PASSWORD"):
+        if variable not in mongo_env:
+            problems.append(f"mongo: the init script needs {variable} in its environment")
     return problems

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # --- dashboard ----------------------------------------------------------------------------
     dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address.")
     dashboard_port: int = Field(8050, description="Dashboard port.")
+    dashboard_mongo_uri: SecretStr | None = Field(
+        None, description="MongoDB connection string of the dashboard (a user with the read role); default SKYRISK_MONGO_URI."
+    )
 
     @field_validator("bbox", mode="before")
     @classmethod
