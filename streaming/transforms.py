@@ -37,6 +37,16 @@ CORRUPT = "_corrupt_record"
 MAX_AIRLINER_VERTICAL_RATE_MS = 40.0  # ~7,900 ft/min
 MAX_AIRLINER_GROUND_SPEED_MS = 360.0  # ~700 kt, above any airliner even in a jet stream
 
+# Poison guards. The largest contract message (a multi-leg journey, a city named in many languages)
+# is a few KB: anything far bigger is a bug upstream and must not reach MongoDB or the lake.
+MAX_PAYLOAD_BYTES = 64 * 1024
+# Epoch-second fields must be plausible: a state from the future would push the flights watermark
+# ahead and make every real state "late"; 0 or a pre-2000 date is a lost clock or a unit bug.
+# (Historical replays, e.g. 2022 CSVs, stay valid.)
+EPOCH_FIELDS = ("event_time", "snapshot_time", "last_contact", "observation_time", "fetched_time")
+EARLIEST_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC
+MAX_FUTURE_SKEW_S = 300.0  # producer clocks may run a little ahead; the watermark allows 2 minutes
+
 EMERGENCY_SQUAWKS = {"7500": "7500 hijack", "7600": "7600 radio failure", "7700": "7700 emergency"}
 TRACK_BUCKET_SECONDS = 30
 
@@ -66,6 +76,10 @@ def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
             pattern = getattr(meta, "pattern", None)
             if pattern is not None:
                 checks.append((~column.rlike(pattern), f"bad_format:{name}"))
+        if name in EPOCH_FIELDS:
+            now = F.unix_micros(F.current_timestamp()) / 1e6  # one value per micro-batch
+            implausible = (column < F.lit(EARLIEST_EPOCH_S)) | (column > now + F.lit(MAX_FUTURE_SKEW_S)) | F.isnan(column)
+            checks.append((implausible, f"out_of_range:{name}"))
     return checks
 
 
@@ -93,8 +107,10 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
     """Kafka-shaped rows (``value`` bytes or string; ``key``/``topic``/... if present) to model columns.
 
     Adds ``raw`` (the payload text), ``kafka_key`` and ``reject_reason`` (null when valid; else the
-    first failing check: ``malformed_json``, ``wrong_type``, ``unknown_schema_version``,
+    first failing check: ``too_large``, ``malformed_json``, ``wrong_type``, ``unknown_schema_version``,
     ``missing:<field>``, ``out_of_range:<field>``, ``bad_format:<field>``, ``unknown_value:<field>``).
+    An empty or null value is ``malformed_json``; an epoch-time field in the future or before 2000
+    is ``out_of_range:<field>``.
     """
     schema = spark_schema(model)
     with_corrupt = T.StructType(schema.fields + [T.StructField(CORRUPT, T.StringType())])
@@ -108,10 +124,15 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
     # One array test instead of a 20-way AND: long AND chains blow up Spark's constraint propagation.
     all_fields_null = ~F.array_contains(F.array(*[F.col(n).isNull() for n in schema.fieldNames()]), False)
     # Judged before defaults are filled in: unparseable JSON leaves every field null.
-    parsed = parsed.withColumn("_unparseable", F.col(CORRUPT).isNotNull() & all_fields_null)
+    blank = F.coalesce(F.trim(F.col("raw")) == F.lit(""), F.lit(True))  # from_json reads "" as null, not corrupt
+    parsed = parsed.withColumn("_unparseable", (F.col(CORRUPT).isNotNull() & all_fields_null) | blank)
     parsed = parsed.withColumns(_defaults(model))
     corrupt = F.col(CORRUPT).isNotNull()
-    reason = F.when(F.col("_unparseable"), F.lit("malformed_json")).when(corrupt, F.lit("wrong_type"))
+    reason = (
+        F.when(F.octet_length(F.col("raw")) > F.lit(MAX_PAYLOAD_BYTES), F.lit("too_large"))
+        .when(F.col("_unparseable"), F.lit("malformed_json"))
+        .when(corrupt, F.lit("wrong_type"))
+    )
     for failing, why in _field_checks(model):
         reason = reason.when(failing, F.lit(why))
     return parsed.withColumn("reject_reason", reason).drop(CORRUPT, "_unparseable")
@@ -122,14 +143,18 @@ def valid_rows(parsed: Any, model: type[BaseModel]) -> Any:
 
 
 def rejected_rows(parsed: Any, source_topic: str) -> Any:
-    """Rejects in the :class:`skyrisk.contracts.DeadLetter` shape (``source`` as sent, else ``live``)."""
+    """Rejects in the :class:`skyrisk.contracts.DeadLetter` shape (``source`` as sent, else ``live``).
+
+    ``raw`` keeps at most the first ``MAX_PAYLOAD_BYTES`` characters: a dead letter carrying a whole
+    oversized payload would itself exceed the broker's message size and fail the query.
+    """
     source = F.when(F.col("source").isin("live", "replay", "sim"), F.col("source")).otherwise(F.lit("live"))
     return parsed.where(F.col("reject_reason").isNotNull()).select(
         F.lit(SCHEMA_VERSION).cast("long").alias("schema_version"),
         source.alias("source"),
         F.lit(source_topic).alias("source_topic"),
         F.col("reject_reason").alias("reason"),
-        F.coalesce(F.col("raw"), F.lit("")).alias("raw"),
+        F.substring(F.coalesce(F.col("raw"), F.lit("")), 1, MAX_PAYLOAD_BYTES).alias("raw"),
         F.col("kafka_key").alias("key"),
         F.unix_timestamp(F.current_timestamp()).cast("double").alias("at"),
     )

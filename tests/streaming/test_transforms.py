@@ -78,6 +78,37 @@ def test_rejected_rows_are_dead_letters_and_counted(spark):
     assert tf.valid_rows(parsed, FlightState).count() == 1
 
 
+def test_poison_payloads_are_rejected_with_reason(spark):
+    import time
+
+    now = time.time()
+    recent = flight(t=now - 30)  # T0 is in the past; these checks are relative to now
+    huge = recent.model_copy(update={"callsign": "X" * (tf.MAX_PAYLOAD_BYTES + 1)}).model_dump_json()
+    cases = [
+        ("", "malformed_json"),
+        (None, "malformed_json"),  # an empty Kafka value
+        (huge, "too_large"),  # valid by the contract, but no state is 64 KiB
+        (flight(t=now + 86_400).model_dump_json(), "out_of_range:event_time"),
+        (flight(t=now * 1000).model_dump_json(), "out_of_range:event_time"),  # milliseconds sent as seconds
+        (flight(t=0.0).model_dump_json(), "out_of_range:event_time"),
+        (flight(t=631_152_000.0).model_dump_json(), "out_of_range:event_time"),  # 1990
+        (recent.model_dump_json(), None),
+        (flight(t=1_656_288_000.0).model_dump_json(), None),  # a 2022 replay stays valid
+    ]
+    parsed = tf.parse_messages(spark.createDataFrame([("k", p) for p, _ in cases], "key string, value string"), FlightState)
+    assert [r.reject_reason for r in parsed.collect()] == [reason for _, reason in cases]
+    letters = {r.reason: r.raw for r in tf.rejected_rows(parsed, "flights.states").collect()}
+    assert letters["too_large"] == huge[: tf.MAX_PAYLOAD_BYTES]  # a dead letter must fit the broker
+
+
+def test_future_weather_observation_is_rejected(spark):
+    import time
+
+    payload = weather(observed=time.time() + 3600).model_dump_json()
+    parsed = tf.parse_messages(kafka_frame(spark, [(FRANKFURT_CELL, payload)]), WeatherObservation)
+    assert [r.reject_reason for r in parsed.collect()] == ["out_of_range:observation_time"]
+
+
 def weather_table(spark, observations):
     frame = tf.valid_rows(tf.parse_messages(kafka_frame(spark, as_kafka_rows(observations)), WeatherObservation), WeatherObservation)
     return tf.merge_weather_table(tf.empty_weather_table(spark), frame, MAX_AGE_MIN)
