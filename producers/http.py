@@ -78,12 +78,18 @@ class HttpClient:
             sent_headers = dict(headers or {})
             if token is not None:
                 sent_headers["Authorization"] = f"Bearer {token.get()}"
+            failure = None
             try:
                 response = self.session.request(
                     method, url, params=params, data=data, headers=sent_headers, timeout=self.timeout
                 )
             except (requests.Timeout, requests.ConnectionError) as exc:
-                attempt = self._retry(attempt, f"{type(exc).__name__} on {url}", self.backoff_delay(attempt + 1))
+                failure = type(exc).__name__
+            if failure is not None:
+                # Retried (or given up) outside the except block: requests' exception holds the request
+                # (Authorization header, the token request's client_secret) and must not become the
+                # context of the HttpError that callers log or put in a dead letter.
+                attempt = self._retry(attempt, f"{failure} on {url}", self.backoff_delay(attempt + 1))
                 continue
             status = response.status_code
             if status == 401 and token is not None and not refreshed:
