@@ -79,18 +79,37 @@ def spark_conf(settings: Settings, app_name: str, *, under_spark_submit: bool = 
     if settings.spark_driver_host:
         conf["spark.driver.host"] = settings.spark_driver_host
         conf["spark.driver.bindAddress"] = "0.0.0.0"
-    elif settings.spark_master.startswith("local") and not under_spark_submit:
-        conf["spark.driver.bindAddress"] = "127.0.0.1"
-        conf["spark.driver.host"] = "127.0.0.1"
+    elif local_driver(settings, under_spark_submit):
+        # Driver RPC and block manager: nothing outside this machine needs to reach a local driver.
+        conf["spark.driver.bindAddress"] = LOOPBACK
+        conf["spark.driver.host"] = LOOPBACK
     return conf
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def local_driver(settings: Settings, under_spark_submit: bool) -> bool:
+    """A driver with in-process executors that no other host has to reach."""
+    return settings.spark_master.startswith("local") and not under_spark_submit and not settings.spark_driver_host
+
+
+def driver_environment(settings: Settings, *, under_spark_submit: bool = False) -> dict[str, str]:
+    """Environment of the driver JVM. Spark's web UI ignores spark.driver.bindAddress and listens on
+    SPARK_LOCAL_IP, else on every interface, so a local driver gets the loopback address."""
+    return {"SPARK_LOCAL_IP": LOOPBACK} if local_driver(settings, under_spark_submit) else {}
 
 
 def create_spark_session(settings: Settings, app_name: str) -> "SparkSession":
     """Build (or reuse) the session; the jars must be set before the first getOrCreate()."""
     from pyspark.sql import SparkSession
 
+    under_spark_submit = launched_by_spark_submit()
+    # PySpark starts the JVM with a copy of this process's environment; an explicit SPARK_LOCAL_IP wins.
+    for name, value in driver_environment(settings, under_spark_submit=under_spark_submit).items():
+        os.environ.setdefault(name, value)
     builder = SparkSession.builder
-    for key, value in spark_conf(settings, app_name, under_spark_submit=launched_by_spark_submit()).items():
+    for key, value in spark_conf(settings, app_name, under_spark_submit=under_spark_submit).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
