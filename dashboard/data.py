@@ -110,7 +110,9 @@ class DashboardData:
         if self._mongo is None:
             from pymongo import MongoClient
 
-            self._mongo = MongoClient(self.settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=5_000,
+            # The dashboard only reads: in production its URI names a user with the `read` role only.
+            uri = self.settings.dashboard_mongo_uri or self.settings.mongo_uri
+            self._mongo = MongoClient(uri.get_secret_value(), serverSelectionTimeoutMS=5_000,
                                       appname="skyrisk-dashboard")
         return self._mongo[self.settings.mongo_database]
 
@@ -130,9 +132,13 @@ class DashboardData:
         return LiveSnapshot.from_documents(self.db.flights_live.find({}, projection), loaded_at=time.time())
 
     def flight(self, icao24: str) -> dict[str, Any] | None:
+        if not _is_text(icao24):
+            return None
         return self.db.flights_live.find_one({"_id": icao24})
 
     def track(self, icao24: str, minutes: int) -> list[dict[str, Any]]:
+        if not (_is_text(icao24) and _is_number(minutes)):
+            return []
         since = time.time() - minutes * 60
         cursor = self.db.tracks.find({"icao24": icao24, "t": {"$gte": since}}, {"_id": 0}).sort("t", 1)
         return list(cursor)
@@ -145,6 +151,8 @@ class DashboardData:
         return list(self.db.weather_latest.find({}, {f: 1 for f in fields}))
 
     def weather_cell(self, cell_id: str) -> dict[str, Any] | None:
+        if not _is_text(cell_id):
+            return None
         return self.db.weather_latest.find_one({"_id": cell_id})
 
     # reference data and schedules
@@ -170,17 +178,23 @@ class DashboardData:
         return self._reference.reload()
 
     def schedules(self, origin: str, destination: str, day: date) -> list[dict[str, Any]]:
+        if not (_is_text(origin) and _is_text(destination) and isinstance(day, date)):
+            return []
         query = {"origin": origin, "destination": destination, "query_date": day.isoformat()}
         return list(self.db.schedules.find(query))
 
     def schedules_of_flight(self, flight_number: str, day: date) -> list[dict[str, Any]]:
         """Journeys containing ``flight_number`` (``LH400``) queried for ``day``, else any day."""
+        if not (_is_text(flight_number) and isinstance(day, date)):
+            return []
         found = list(self.db.schedules.find({"flight_numbers": flight_number}).limit(50))
         of_day = [d for d in found if d.get("query_date") == day.isoformat()]
         return of_day or found[:1]
 
     # alerts, pipeline, history
     def alerts(self, types: list[str], categories: list[str], since: float, limit: int) -> list[dict[str, Any]]:
+        if not (_are_texts(types) and _are_texts(categories) and _is_number(since) and _is_number(limit)):
+            return []
         query: dict[str, Any] = {"last_seen": {"$gte": since}, "type": {"$in": types}}
         if categories:
             query["risk_category"] = {"$in": categories}
@@ -328,6 +342,20 @@ class DashboardData:
         columns = [c for c in wanted if c in dataset.schema.names]
         table = dataset.to_table(columns=columns, filter=ds.field("flight_id") == flight_id)
         return sorted(table.to_pylist(), key=lambda r: r["event_time"])
+
+
+# Second line of defence behind dashboard.inputs: a query value that is not plain text (a dict such as
+# {"$ne": null} becomes an operator, a list an array match) matches nothing instead of everything.
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _are_texts(values: Any) -> bool:
+    return isinstance(values, list | tuple) and all(isinstance(v, str) for v in values)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def pretty_payload(value: bytes | None) -> str:

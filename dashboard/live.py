@@ -126,9 +126,20 @@ def parse_filters(
             low, high = sorted(float(v) for v in altitude_ft)
         except (TypeError, ValueError):
             low, high = 0.0, float(MAX_ALTITUDE_FT)
+    return MapFilters(cats, phs, bool(only), (max(0.0, low), min(float(MAX_ALTITUDE_FT), high)), search_prefix(search))
+
+
+NO_CALLSIGN = "#"  # never starts a callsign or equals an airline code (both are [A-Z0-9])
+
+
+def search_prefix(search: Any) -> str:
+    """The callsign/airline prefix asked for; "" (no search) for an empty box. Anything else that is
+    no callsign prefix (".*", "a|b", {"$ne": null}, a list) is taken literally: it matches nothing,
+    never everything."""
+    if search is None or (isinstance(search, str) and not search.strip()):
+        return ""
     text = search.strip().upper().replace(" ", "") if isinstance(search, str) else ""
-    return MapFilters(cats, phs, bool(only), (max(0.0, low), min(float(MAX_ALTITUDE_FT), high)),
-                      text if CALLSIGN_SEARCH.match(text) else "")
+    return text if CALLSIGN_SEARCH.fullmatch(text) else NO_CALLSIGN
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,9 @@ def register(app: dash.Dash, data: DashboardData) -> None:
                   Input("alert-categories", "value"), Input("alert-window", "value"))
     def refresh_alerts(_: Any, types: Any, categories: Any, window: Any) -> tuple[Any, str]:
         minutes = WINDOWS_MIN.get(window, 60) if isinstance(window, str) else 60
-        alerts = data.alerts(inputs.choices(types, inputs.ALERT_TYPES), inputs.choices(categories, RISK_CATEGORIES),
-                             time.time() - minutes * 60, FEED_LIMIT)
+        wanted = inputs.choices(categories, RISK_CATEGORIES)
+        # Only unknown categories asked for ({"$ne": null}, ".*"): they match nothing, never "any category".
+        nothing = bool(categories) and not wanted
+        alerts = [] if nothing else data.alerts(inputs.choices(types, inputs.ALERT_TYPES), wanted,
+                                                time.time() - minutes * 60, FEED_LIMIT)
         return data_table(ALERT_COLUMNS, alert_rows(alerts)), f"{len(alerts)} alert episode(s) seen in the last {minutes} min"

@@ -62,10 +62,17 @@ def test_search_by_callsign_prefix_or_airline(snapshot):
     assert shown_callsigns(snapshot, parse_filters(*everything, "DLH4")) == {"DLH400"}
 
 
-@pytest.mark.parametrize("hostile", [{"$ne": None}, ".*", "DLH|AFR", ["DLH"], "A" * 40, 42])
-def test_hostile_search_text_is_ignored(hostile):
-    filters = parse_filters(["LOW"], ["Cruise"], [], [0, 45_000], hostile)
-    assert filters.search == ""
+@pytest.mark.parametrize("hostile", [{"$ne": None}, ".*", "^.*$", "DLH|AFR", "(a+)+$", ["DLH"], "A" * 40, 42])
+def test_hostile_search_text_matches_nothing(snapshot, hostile):
+    everything = (["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000])
+    assert shown_callsigns(snapshot, parse_filters(*everything, hostile)) == set()
+
+
+@pytest.mark.parametrize("empty", [None, "", "  "])
+def test_an_empty_search_box_shows_everything(snapshot, empty):
+    everything = (["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000])
+    assert parse_filters(*everything, empty).search == ""
+    assert shown_callsigns(snapshot, parse_filters(*everything, empty)) == {a[1] for a in seed.AIRCRAFT}
 
 
 def test_unknown_categories_and_phases_are_dropped():
