@@ -9,23 +9,25 @@ collections and indexes are (re)created safely every time.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import tempfile
 import os
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
-from infra.ports import is_listening, port_holder, port_is_free
+from infra.ports import free_port, is_listening, port_holder, port_is_free
 from infra.setup import binary
 from skyrisk import contracts
 from skyrisk.s3 import s3_client
-from skyrisk.settings import Settings
+from skyrisk.settings import Settings, load_settings
 
 Echo = Callable[[str], None]
 
@@ -105,6 +107,14 @@ def kafka_server_properties(settings: Settings, log_dirs: Path) -> str:
     )
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id; never starting with '-', which the storage tool would read as an option."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def kafka_service(settings: Settings) -> Service:
     home = _service_dir(settings, "kafka")
     config = home / "server.properties"
@@ -124,7 +134,7 @@ def kafka_service(settings: Settings) -> Service:
             # Format the KRaft storage once; the cluster id is kept so data survives restarts.
             cluster_file = home / "cluster.id"
             if not cluster_file.exists():
-                cluster_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+                cluster_file.write_text(new_cluster_id())
             result = subprocess.run(
                 [*java, "kafka.tools.StorageTool", "format", "--standalone",
                  "-t", cluster_file.read_text().strip(), "-c", str(config)],
@@ -426,3 +436,34 @@ def tail(path: Path, lines: int) -> str:
     if not path.exists():
         return f"(no log yet at {path})"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- throw-away stacks (tests, benchmarks, chaos) ----------------------------------------------------
+def throwaway_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings of a private stack: every port free, data in ``data_dir``, nothing from ``.env``."""
+    kafka, controller, s3, console, mongo, dashboard = (free_port() for _ in range(6))
+    values: dict[str, object] = {
+        "data_dir": Path(data_dir),
+        "kafka_bootstrap_servers": f"127.0.0.1:{kafka}",
+        "kafka_controller_port": controller,
+        "kafka_heap": "512m",
+        "s3_endpoint": f"http://127.0.0.1:{s3}",
+        "s3_console_port": console,
+        "mongo_uri": f"mongodb://127.0.0.1:{mongo}/",
+        "dashboard_port": dashboard,
+        "spark_ui_port": 0,
+    }
+    values.update(overrides)
+    return load_settings(_env_file=None, **values)
+
+
+@contextlib.contextmanager
+def throwaway_stack(prefix: str = "skyrisk-stack-", echo: Echo = _print, **overrides: object) -> Iterator[Settings]:
+    """Start a private stack in a temporary directory; always stopped (and deleted) on exit."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
+        settings = throwaway_settings(Path(data_dir), **overrides)
+        try:
+            up(settings, echo, owned=True)
+            yield settings
+        finally:
+            down(settings, echo)

@@ -178,6 +178,20 @@ class Settings(BaseSettings):
         """Root of the lake as Spark sees it."""
         return f"s3a://{self.lake_bucket}"
 
+    def as_environment(self) -> dict[str, str]:
+        """These settings as ``SKYRISK_*`` variables, for a child process (e.g. a throw-away stack's job)."""
+        env: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            elif isinstance(value, tuple):
+                value = ",".join(str(v) for v in value)
+            env[f"{ENV_PREFIX}{name.upper()}"] = str(value)
+        return env
+
     @property
     def has_live_credentials(self) -> bool:
         return self.opensky_client_id is not None and self.opensky_client_secret is not None

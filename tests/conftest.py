@@ -7,35 +7,22 @@ directory the first time a test asks for it, and always stops them at the end of
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from infra import stack as stack_manager
-from infra.ports import free_port
-from skyrisk.settings import Settings, load_settings
+from skyrisk.settings import Settings
 
 
 @pytest.fixture(scope="session")
 def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings of the throw-away stack: free ports, data in a temp dir, nothing from .env."""
-    data_dir: Path = tmp_path_factory.mktemp("stack")
-    kafka, controller, s3, console, mongo, dashboard = (free_port() for _ in range(6))
-    return load_settings(
-        _env_file=None,
-        data_dir=data_dir,
-        kafka_bootstrap_servers=f"127.0.0.1:{kafka}",
-        kafka_controller_port=controller,
-        kafka_heap="512m",
-        s3_endpoint=f"http://127.0.0.1:{s3}",
-        s3_console_port=console,
-        mongo_uri=f"mongodb://127.0.0.1:{mongo}/",
+    return stack_manager.throwaway_settings(
+        tmp_path_factory.mktemp("stack"),
         mongo_database="skyrisk_test",
         spark_master="local[2]",
         spark_shuffle_partitions=2,
-        spark_ui_port=0,
         spark_driver_memory="2g",
-        dashboard_port=dashboard,
     )
 
 

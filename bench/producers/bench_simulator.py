@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
-from infra.ports import free_port, is_listening
+from infra.ports import is_listening
 from producers.output import KafkaOutput
 from producers.simulator import TrafficSimulator
 from skyrisk.contracts import FLIGHT_STATES
@@ -33,20 +31,10 @@ def broker(settings: Settings, start_stack: bool) -> Iterator[Settings | None]:
     if not start_stack:
         yield settings if is_listening(*settings.kafka_host_port) else None
         return
-    from infra import stack
+    from infra.stack import throwaway_stack
 
-    with tempfile.TemporaryDirectory(prefix="bench-producers-") as data_dir:
-        ports = [free_port() for _ in range(6)]
-        throwaway = load_settings(**{
-            "data_dir": Path(data_dir), "kafka_bootstrap_servers": f"127.0.0.1:{ports[0]}",
-            "kafka_controller_port": ports[1], "kafka_heap": "512m", "s3_endpoint": f"http://127.0.0.1:{ports[2]}",
-            "s3_console_port": ports[3], "mongo_uri": f"mongodb://127.0.0.1:{ports[4]}/", "dashboard_port": ports[5],
-        })
-        try:
-            stack.up(throwaway)
-            yield throwaway
-        finally:
-            stack.down(throwaway)
+    with throwaway_stack("bench-producers-") as throwaway:
+        yield throwaway
 
 
 def main() -> None:

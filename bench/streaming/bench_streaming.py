@@ -23,8 +23,6 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 from skyrisk.settings import Settings, load_settings
 
@@ -131,26 +129,6 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
     spark.stop()
 
 
-@contextlib.contextmanager
-def throwaway_stack() -> Iterator[Settings]:
-    from infra import stack
-    from infra.ports import free_port
-
-    with tempfile.TemporaryDirectory(prefix="bench-streaming-") as data_dir:
-        ports = [free_port() for _ in range(6)]
-        settings = load_settings(
-            _env_file=None, data_dir=Path(data_dir), kafka_bootstrap_servers=f"127.0.0.1:{ports[0]}",
-            kafka_controller_port=ports[1], kafka_heap="512m", s3_endpoint=f"http://127.0.0.1:{ports[2]}",
-            s3_console_port=ports[3], mongo_uri=f"mongodb://127.0.0.1:{ports[4]}/", dashboard_port=ports[5],
-            spark_master="local[2]", spark_shuffle_partitions=2, spark_ui_port=0,
-        )
-        try:
-            stack.up(settings)
-            yield settings
-        finally:
-            stack.down(settings)
-
-
 _PROCESSES: dict[int, object] = {}
 
 
@@ -177,7 +155,9 @@ def bench_pipeline(sizes: list[int], duration_s: float) -> None:
     from skyrisk.spark import create_spark_session
     from streaming.app import StreamingJob
 
-    with throwaway_stack() as base:
+    from infra.stack import throwaway_stack
+
+    with throwaway_stack("bench-streaming-", spark_master="local[2]", spark_shuffle_partitions=2) as base:
         spark = create_spark_session(base, "bench-streaming-pipeline")
         for aircraft in sizes:
             settings = base.model_copy(update={"checkpoint_dir": tempfile.mkdtemp(prefix="bench-chk-"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from skyrisk.contracts import EnrichedState, ReferenceRecord, ScheduleJourney, ScheduleLeg

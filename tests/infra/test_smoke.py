@@ -10,7 +10,6 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from infra import stack as stack_manager
 from skyrisk import contracts
 from skyrisk.s3 import s3_client
 

@@ -13,7 +13,6 @@ import pytest
 
 from infra import stack as stack_manager
 from infra.ports import free_port
-from skyrisk.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,17 +50,7 @@ def test_taken_port_is_reported_with_the_port_and_the_process(tmp_path):
 
 
 def test_down_leaves_no_process_behind(tmp_path):
-    ports = [free_port() for _ in range(5)]
-    settings = load_settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        kafka_bootstrap_servers=f"127.0.0.1:{ports[0]}",
-        kafka_controller_port=ports[1],
-        kafka_heap="256m",
-        s3_endpoint=f"http://127.0.0.1:{ports[2]}",
-        s3_console_port=ports[3],
-        mongo_uri=f"mongodb://127.0.0.1:{ports[4]}/",
-    )
+    settings = stack_manager.throwaway_settings(tmp_path, kafka_heap="256m")
     try:
         stack_manager.up(settings, echo=lambda _m: None, owned=True)
         pids = [s.pid for s in stack_manager.status(settings)]

@@ -19,7 +19,7 @@ from producers.opensky import (
 )
 from skyrisk.contracts import DEAD_LETTER, FLIGHT_STATES, FlightState
 from skyrisk.settings import Settings
-from tests.producers.helpers import FakeClock, Reply, ScriptedServer, load
+from tests.producers.helpers import Reply, ScriptedServer, load
 
 STATES = {"time": 1763719200, "states": [
     ["3c6444", "DLH400  ", "Germany", 1763719198, 1763719199, 8.5622, 50.0379, 10972.8, False, 245.3, 287.5, -0.33,

@@ -44,3 +44,20 @@ def test_secrets_never_show_in_repr_or_str():
     assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in str(settings)
     assert "s3-very-secret" not in repr(settings)
     assert settings.has_live_credentials
+
+
+def test_settings_survive_the_round_trip_through_a_child_environment(tmp_path, monkeypatch):
+    settings = load_settings(
+        _env_file=None, data_dir=tmp_path, bbox="40,-10,60,20", mongo_uri="mongodb://u:p@h:1/",
+        opensky_client_id="id", opensky_client_secret="s3cret", trigger_seconds=2.5,
+    )
+    env = settings.as_environment()
+    assert env["SKYRISK_BBOX"] == "40.0,-10.0,60.0,20.0"
+    assert env["SKYRISK_OPENSKY_CLIENT_SECRET"] == "s3cret"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+    def plain(s: Settings) -> dict:
+        return {k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v) for k, v in s}
+
+    assert plain(Settings(_env_file=None)) == plain(settings)
