@@ -2,12 +2,14 @@
 SHELL := /bin/bash
 PY    := .venv/bin/python
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
 
 .PHONY: help venv setup up down status logs run test bench chaos
 
 help:
 	@echo "make run     install what is missing, start services + pipeline + dashboard (Ctrl-C stops all)"
 	@echo "make test    install what is missing, run the whole suite on a throw-away stack"
+	@echo "make chaos   fault scenarios on throw-away stacks (CHAOS_ARGS='kafka-outage', '--quick', '--list')"
 	@echo "make setup | up | down | status | logs   individual steps (see README)"
 
 venv:
@@ -34,3 +36,7 @@ run: venv
 # The suite starts its own services on free ports in a temp dir and always stops them.
 test: setup
 	@$(PY) -m pytest $(PYTEST_ARGS)
+
+# Each scenario breaks a fresh throw-away stack (kill -9, services stopped) and counts what survived.
+chaos: setup
+	@$(PY) -m chaos $(CHAOS_ARGS)
