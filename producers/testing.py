@@ -1,8 +1,8 @@
 """Doubles for exercising the producers without the internet: a clock that never sleeps and a
 scripted HTTP server on 127.0.0.1. Used by the producers' tests and the chaos scenarios.
 
-The server can also misbehave the way real APIs do: hang before answering (longer than a
-client's timeout) and cut the connection in the middle of a body.
+The server can also misbehave the way real APIs do: hold a request without answering (longer than
+a client's timeout) and cut the connection in the middle of a body.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class Reply:
     status: int = 200
     body: Any = None  # dict/list -> JSON, bytes/str as is
     headers: dict[str, str] = field(default_factory=dict)
-    hang_s: float = 0.0  # wait this long before answering (ended early when the server closes)
+    hang_s: float = 0.0  # hold the connection this long, then drop it unanswered (early when the server closes)
     cut_after: int | None = None  # announce the whole body, send only this many bytes, close
 
 
@@ -93,7 +93,8 @@ class ScriptedServer:
                     reply = Reply(404, {"unscripted": parts.path})
                 if callable(reply):
                     reply = reply(request)
-                if reply.hang_s and server.closing.wait(reply.hang_s):
+                if reply.hang_s:
+                    server.closing.wait(reply.hang_s)
                     self.close_connection = True
                     return
                 payload = reply.body if isinstance(reply.body, bytes) else (
