@@ -158,6 +158,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+_START_MARKER = "=== chaos: starting "
+
+
 class Child:
     """``python -m <module> ...`` in its own process group, output appended to a log file."""
 
@@ -172,7 +175,7 @@ class Child:
         from infra.stack import _die_with_parent
 
         with self.log_path.open("ab") as log:
-            log.write(f"\n=== chaos: starting {self.name} at {time.strftime('%H:%M:%S')} ===\n".encode())
+            log.write(f"\n{_START_MARKER}{self.name} at {time.strftime('%H:%M:%S')} ===\n".encode())
             log.flush()
             self.process = subprocess.Popen(
                 [sys.executable, "-m", *self.args],
@@ -216,17 +219,46 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)  # anything of its group left behind
         return self.process.returncode
 
-    def log_tail(self, lines: int = 15) -> str:
+    def last_run_log(self) -> str:
+        """The output of the newest start of this process."""
         if not self.log_path.exists():
             return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return self.log_path.read_text(errors="replace").rsplit(_START_MARKER, 1)[-1]
 
 
 @dataclass
 class Crash:
     at: float  # seconds into the scenario
     code: int | None
-    tail: str
+    cause: str
+
+
+_EXCEPTION_LINE = re.compile(r"^([\w.]+(?:Error|Exception|Timeout)): (.*)$")
+_OWN_FRAME = re.compile(r'File "[^"]*/((?:streaming|skyrisk|producers|batch)/[\w/]+\.py)", line (\d+), in (\w+)')
+
+
+def crash_cause(log_text: str) -> str:
+    """What a crashed job died of: the Python exception and the frame of our code that raised it.
+
+    When Spark reports a query terminated with an error, that error is the cause (exceptions the
+    job logged and survived come before it); otherwise the last exception of the output is.
+    """
+    terminated = log_text.find("terminated with error")
+    found: list[str] = []
+    frame = ""
+    for line in log_text[max(terminated, 0):].splitlines():
+        line = line.strip()
+        own = _OWN_FRAME.search(line)
+        if own:
+            frame = f"{own.group(1)}:{own.group(2)} in {own.group(3)}"
+            continue
+        exception = _EXCEPTION_LINE.match(line)
+        if exception and frame:
+            found.append(f"{exception.group(1)}: {exception.group(2)[:120]} (at {frame})")
+            if terminated >= 0:
+                break
+            frame = ""
+    return found[-1] if found else "no Python exception in its output"
 
 
 class SupervisedStreaming:
@@ -265,14 +297,15 @@ class SupervisedStreaming:
                 self._start_child()
                 continue
             now = time.monotonic()
-            self.crashes.append(Crash(say.elapsed(), code, self.child.log_tail()))
+            self.crashes.append(Crash(say.elapsed(), code, crash_cause(self.child.last_run_log())))
             recent = [t for t in recent if now - t < RESTART_WINDOW] + [now]
             if len(recent) > RESTART_LIMIT:
                 self.given_up = True
                 say(f"streaming job crashed {len(recent)} times; `make run` would give up on it here")
                 continue
             delay = min(60, 2 ** len(recent))
-            say(f"streaming job exited with code {code}; restarting in {delay}s (as `make run` does)")
+            say(f"streaming job exited with code {code} ({self.crashes[-1].cause}); "
+                f"restarting in {delay}s (as `make run` does)")
             if self._stopping.wait(delay):
                 return
             self._start_child()
@@ -309,6 +342,12 @@ def producer_totals(log_text: str) -> dict[str, int] | None:
         return None
     values = dict(re.findall(r"(\w+)=(\d+)", final[-1].split("stopped:", 1)[1]))
     return {name: int(values[name]) for name in _STATUS_FIELDS if name in values}
+
+
+def max_undelivered(log_text: str) -> int:
+    """The largest produced - delivered of the producer's status lines: what it held while it waited."""
+    gaps = [int(p) - int(d) for p, d in re.findall(r"produced=(\d+) \(\S+\) delivered=(\d+)", log_text)]
+    return max(gaps, default=0)
 
 
 # --- counting what went in and what came out -------------------------------------------------------------

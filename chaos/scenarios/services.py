@@ -34,6 +34,7 @@ from chaos.core import (
     flights_live_event_times,
     lake_flight_keys,
     live_lagging,
+    max_undelivered,
     newest_per_aircraft,
     producer_totals,
     say,
@@ -120,9 +121,10 @@ def _commits(run: Run) -> list[int]:
 
 def _stop_producer(run: Run) -> None:
     code = run.producer.stop()
-    totals = producer_totals(run.producer.log_path.read_text(errors="replace")) or {}
+    log_text = run.producer.log_path.read_text(errors="replace")
+    totals = producer_totals(log_text) or {}
     run.counts.update({"produced": totals.get("produced", -1), "delivered": totals.get("delivered", -1),
-                       "producer_errors": totals.get("errors", -1)})
+                       "producer_errors": totals.get("errors", -1), "max_undelivered": max_undelivered(log_text)})
     say(f"producer stopped (exit {code}): {totals}")
     if code != 0:
         run.problems.append(f"producer exited with {code}")
@@ -196,22 +198,12 @@ def _check_job_health(run: Run, exit_code: int | None, crashes_allowed: int) -> 
         first = crashes[0]
         run.problems.append(
             f"streaming job crashed {len(crashes)} times (allowed {crashes_allowed}); first at "
-            f"{first.at:.0f}s, exit {first.code}: {_last_error(first.tail)}"
+            f"{first.at:.0f}s, exit {first.code}: {first.cause}"
         )
     elif crashes:
         run.notes.append(f"streaming job crashed {len(crashes)}x and resumed from its checkpoint")
     if exit_code != 0:
         run.problems.append(f"streaming job did not stop cleanly (exit {exit_code})")
-
-
-def _last_error(tail: str) -> str:
-    """The most telling line of a crashed job's log tail."""
-    lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    for marker in ("ERROR", "Exception", "Error"):
-        hits = [line for line in lines if marker in line]
-        if hits:
-            return hits[-1][:300]
-    return lines[-1][:300] if lines else "(no output)"
 
 
 # --- the faults ---------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from chaos.core import (
     checkpoint_offsets,
     committed_offsets,
     compare_counts,
+    crash_cause,
     live_lagging,
+    max_undelivered,
     newest_per_aircraft,
     producer_totals,
 )
@@ -45,6 +47,17 @@ def test_producer_totals_reads_the_final_status_line():
     )
     assert producer_totals(log) == {"produced": 61000, "delivered": 61000, "errors": 0, "dead": 0}
     assert producer_totals("produced=5 delivered=5 errors=0") is None  # not stopped yet
+
+
+def test_max_undelivered_is_the_largest_gap_of_the_status_lines():
+    log = (
+        "runner: produced=400 (40/s) delivered=400 errors=0\n"
+        "runner: produced=800 (40/s) delivered=410 errors=0\n"  # broker down: the producer holds them
+        "runner: produced=1200 (40/s) delivered=1200 errors=0\n"
+        "runner: stopped: produced=1300 (40/s) delivered=1300 errors=0\n"
+    )
+    assert max_undelivered(log) == 390
+    assert max_undelivered("") == 0
 
 
 def write_offsets(checkpoint: Path, batch_id: int, offsets: dict[str, dict[str, int]]) -> None:
@@ -113,3 +126,26 @@ def test_table_shows_verdict_counts_and_detail():
     assert text[1].split() == ["kill9", "PASS", "61s", "in=5", "out=5", "missing=0", "dup=0", "fine"]
     assert text[2].split() == ["mongo", "FAIL", "120s", "crashes=2", "crashed"]
     assert format_counts({"other": 1}) == ""
+
+
+def test_crash_cause_names_the_exception_spark_terminated_the_query_with():
+    log = """\
+2026-11-21 15:13:06 ERROR streaming: writing stream progress failed
+Traceback (most recent call last):
+  File "/work/main/streaming/app.py", line 324, in on_progress
+    self.db["stream_progress"].insert_one(document.model_dump())
+ConnectionRefusedError: [Errno 111] Connection refused
+26/11/21 15:13:31 ERROR MicroBatchExecution: Query flights [id = 1] terminated with error
+org.apache.spark.sql.execution.streaming.sources.ForeachBatchUserFuncException: [FOREACH_BATCH_USER_FUNCTION_ERROR]
+Traceback (most recent call last):
+  File "/work/main/.venv/lib/python3.11/site-packages/pyspark/sql/utils.py", line 162, in call
+  File "/work/main/streaming/sinks.py", line 61, in expire_live_flights
+    return db["flights_live"].delete_many({"last_seen": {"$lt": now}}).deleted_count
+  File "/work/main/.venv/lib/python3.11/site-packages/pymongo/synchronous/collection.py", line 1, in delete_many
+pymongo.errors.ServerSelectionTimeoutError: 127.0.0.1:1: [Errno 111] Connection refused
+"""
+    assert crash_cause(log) == ("pymongo.errors.ServerSelectionTimeoutError: 127.0.0.1:1: [Errno 111] Connection refused "
+                                "(at streaming/sinks.py:61 in expire_live_flights)")
+    # without a terminated query (a crash at start) the last exception is the cause
+    assert crash_cause(log.split("26/11/21")[0]).startswith("ConnectionRefusedError: [Errno 111] Connection refused (at streaming/app.py:324")
+    assert crash_cause("just output\n") == "no Python exception in its output"
