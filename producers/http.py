@@ -10,7 +10,7 @@ import gzip
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,15 @@ from producers.core import Clock, Stopped
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_HEADERS = ("X-Rate-Limit-Retry-After-Seconds", "Retry-After")
+# Worth another attempt: the server or the network may be fine a moment later. A connection cut
+# in the middle of the body surfaces as ChunkedEncodingError/ContentDecodingError, not as a
+# ConnectionError.
+TRANSIENT_ERRORS = (
+    requests.Timeout,
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 class HttpError(Exception):
@@ -69,12 +78,17 @@ class HttpClient:
         data: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         token: OAuthToken | None = None,
+        before_attempt: Callable[[], None] | None = None,
     ) -> requests.Response:
+        """``before_attempt`` runs before every attempt, retries included (e.g. charge a rate limiter:
+        a retried call costs the provider a call like any other)."""
         attempt = 0
         refreshed = False
         while True:
             if self.clock.stopped:
                 raise Stopped()
+            if before_attempt is not None:
+                before_attempt()
             sent_headers = dict(headers or {})
             if token is not None:
                 sent_headers["Authorization"] = f"Bearer {token.get()}"
@@ -83,7 +97,7 @@ class HttpClient:
                 response = self.session.request(
                     method, url, params=params, data=data, headers=sent_headers, timeout=self.timeout
                 )
-            except (requests.Timeout, requests.ConnectionError) as exc:
+            except TRANSIENT_ERRORS as exc:
                 failure = type(exc).__name__
             if failure is not None:
                 # Retried (or given up) outside the except block: requests' exception holds the request

@@ -281,9 +281,9 @@ class LufthansaLive(SourceClient):
         self.calls = 0
 
     def get(self, path: str, params: dict[str, Any] | None, record_as: str) -> tuple[int, Any, bytes]:
-        self.limiter.acquire()
+        # every attempt (retries too) is a call against the plan (CALL_LIMITS)
         response = self.http.request("GET", self.base_url + path, params=params, token=self.token,
-                                     headers={"Accept": "application/json"})
+                                     headers={"Accept": "application/json"}, before_attempt=self.limiter.acquire)
         self.calls += 1
         if self.recorder is not None:
             self.recorder.save(record_as, response.content)

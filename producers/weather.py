@@ -123,9 +123,10 @@ class WeatherLive(SourceClient):
                     len(self.cells), len(self.chunks), self.interval)
 
     def fetch_chunk(self, cells: Sequence[Cell]) -> Batch:
-        self.limiter.acquire(len(cells))
         try:
-            response = self.http.request("GET", self.url, params=forecast_params(cells))
+            # every attempt (retries too) costs its locations against the minute/hour/day limits
+            response = self.http.request("GET", self.url, params=forecast_params(cells),
+                                         before_attempt=lambda: self.limiter.acquire(len(cells)))
         except HttpError as exc:
             return Batch.rejected(WEATHER, str(exc), exc.body, "live")
         self.calls += 1
