@@ -365,6 +365,34 @@ def create_bucket(settings: Settings, echo: Echo) -> None:
     echo(f"  bucket    s3://{settings.lake_bucket} created")
 
 
+def index_ferretdb_id_lookups(settings: Settings, database: str) -> int:
+    """Give FerretDB's SQLite tables the index its updates and deletes by ``_id`` need.
+
+    FerretDB 1.24 (SQLite) finds a document by ``_id`` with ``_ferretdb_sjson->'$._id'`` but
+    indexes ``_id`` as ``_ferretdb_sjson->'_id'``; SQLite only uses an expression index for the
+    same expression, so every update or delete scanned the whole table (0.5 s per upsert at
+    20,000 flights_live documents; see bench/streaming/bench_mongo_writes.py). This adds an index
+    on the expression FerretDB queries. FerretDB keeps its own index list, so it never sees this
+    one; dropping the collection drops the table and the index with it. Does nothing when the
+    database is not the local FerretDB's (e.g. a real MongoDB). Returns the indexes created.
+    """
+    import sqlite3
+
+    path = (settings.data_dir / "ferretdb" / "data" / f"{database}.sqlite").resolve()
+    if not path.exists():
+        return 0
+    created = 0
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection:
+        tables = [row[0] for row in connection.execute("SELECT table_name FROM _ferretdb_collections")]
+        present = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        for table in tables:
+            if f"{table}_id_path" not in present:
+                connection.execute(f"""CREATE INDEX "{table}_id_path" ON "{table}" (_ferretdb_sjson->'$._id')""")
+                created += 1
+        connection.commit()
+    return created
+
+
 def create_collections(settings: Settings, echo: Echo) -> None:
     from pymongo import MongoClient
 
@@ -381,6 +409,7 @@ def create_collections(settings: Settings, echo: Echo) -> None:
                 db[name].create_index(list(keys), unique=unique)
         echo(f"  mongodb   {created} collections created, {len(contracts.COLLECTIONS) - created} already there "
              f"(database {settings.mongo_database})")
+        index_ferretdb_id_lookups(settings, settings.mongo_database)
     finally:
         client.close()
 

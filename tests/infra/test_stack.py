@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -60,3 +61,22 @@ def test_down_leaves_no_process_behind(tmp_path):
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
     assert [s.pid for s in stack_manager.status(settings)] == [None, None, None]
     assert not any(path.exists() for path in tmp_path.glob("*/*.pid"))
+
+
+def test_bootstrap_indexes_the_id_lookups_of_ferretdb_updates(stack):
+    """FerretDB's updates/deletes by _id use ``sjson->'$._id'``; without a matching index they scan."""
+    import sqlite3
+
+    from skyrisk import contracts
+
+    path = stack.data_dir / "ferretdb" / "data" / f"{stack.mongo_database}.sqlite"
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as connection:
+        tables = dict(connection.execute("SELECT name, table_name FROM _ferretdb_collections").fetchall())
+        assert set(contracts.COLLECTIONS) <= set(tables)
+        for name in contracts.COLLECTIONS:
+            plan = connection.execute(
+                f"""EXPLAIN QUERY PLAN UPDATE "{tables[name]}" SET _ferretdb_sjson = '{{}}' """
+                f"""WHERE _ferretdb_sjson->'$._id' = ?""", ("x",)
+            ).fetchall()
+            assert "USING INDEX" in " ".join(str(step) for step in plan), (name, plan)
+    assert stack_manager.index_ferretdb_id_lookups(stack, stack.mongo_database) == 0  # idempotent
