@@ -42,6 +42,7 @@ PROGRESS_DRAIN_SECONDS = 10.0
 MAX_FLIGHT_OFFSETS_PER_TRIGGER = 200_000  # bounds a catch-up batch so freshness recovers gradually
 WEATHER_POLL_SECONDS = 900  # Open-Meteo refreshes current weather every 15 minutes
 MODEL_POLL_SECONDS = 60.0
+DEAD_LETTER_TRIGGER_SECONDS = 30.0
 TRACK_HISTORY_SECONDS = 2 * 3600
 PROGRESS_HISTORY_SECONDS = 24 * 3600
 INPUT_TOPICS = {
@@ -121,8 +122,16 @@ class StreamingJob:
         self.model_stamp = latest_model_stamp(settings)
         self.model_checked_at = time.monotonic()
         log.info("phase model %s (mode %s, bootstrap %s)", self.model.version, self.model.mode, self.model.bootstrap)
-        self.live_writer = sinks.CoalescingWriter(self.db["flights_live"], keep="newest")
-        self.track_writer = sinks.CoalescingWriter(self.db["tracks"], keep="first")
+        self.live_writer = sinks.CoalescingWriter(
+            self.db["flights_live"], keep="newest",
+            housekeeping=lambda: sinks.expire_live_flights(self.db, time.time(), settings.live_expiry_minutes),
+        )
+        self.newest_event_time = 0.0
+        self.track_writer = sinks.CoalescingWriter(
+            self.db["tracks"], keep="first",
+            housekeeping=lambda: sinks.expire_track_points(self.db, self.newest_event_time - TRACK_HISTORY_SECONDS),
+            housekeeping_interval_s=300.0,
+        )
         self.weather_writer = sinks.CoalescingWriter(self.db["weather_latest"], keep="newest", order_field="observation_time")
         self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
         self.weather_lock = threading.Lock()
@@ -146,12 +155,13 @@ class StreamingJob:
     def _checkpoint(self, name: str) -> str:
         return f"{self.settings.resolved_checkpoint_dir.rstrip('/')}/streaming/{name}"
 
-    def _start(self, frame: Any, name: str, handler: Any, checkpoint: str, available_now: bool) -> Any:
+    def _start(self, frame: Any, name: str, handler: Any, checkpoint: str, available_now: bool,
+               trigger_seconds: float | None = None) -> Any:
         writer = frame.writeStream.queryName(name).foreachBatch(handler).option("checkpointLocation", checkpoint)
         if available_now:
             writer = writer.trigger(availableNow=True)
         else:
-            writer = writer.trigger(processingTime=f"{self.settings.trigger_seconds} seconds")
+            writer = writer.trigger(processingTime=f"{trigger_seconds or self.settings.trigger_seconds} seconds")
         query = writer.start()
         self.queries.append(query)
         return query
@@ -200,8 +210,6 @@ class StreamingJob:
             log.exception("checking for a newer phase model failed; keeping %s", self.model.version)
 
     def handle_flights(self, batch: Any, batch_id: int) -> None:
-        from pyspark.sql import functions as F
-
         self._maybe_reload_model()
         with self.weather_lock:
             weather = self.weather_table
@@ -218,16 +226,11 @@ class StreamingJob:
             # collect(): one Spark job for the whole batch (toLocalIterator runs one per partition).
             # MongoDB is written by the coalescing writers' threads: a slow database delays the
             # live view, never the stream or the lake.
-            live = timer.run(
-                "flights_live",
-                lambda: self.live_writer.submit(sinks.live_flight_documents(tf.newest_per_aircraft(enriched).collect(), now)),
-            )
-            expired = timer.run("expiry", lambda: sinks.expire_live_flights(self.db, now, self.settings.live_expiry_minutes))
+            newest = timer.run("newest", lambda: tf.newest_per_aircraft(enriched).collect())
+            self.newest_event_time = max(self.newest_event_time, max(r["event_time"] for r in newest))
+            live = timer.run("flights_live", lambda: self.live_writer.submit(sinks.live_flight_documents(newest, now)))
             tracks = timer.run("tracks", lambda: self.track_writer.submit(sinks.track_documents(tf.track_points(enriched).collect())))
-            if batch_id % 50 == 0:
-                newest_event = enriched.agg(F.max("event_time")).first()[0]
-                sinks.expire_track_points(self.db, newest_event - TRACK_HISTORY_SECONDS)
-            alerts = timer.run("alerts", lambda: self._write_alerts(enriched))
+            alerts = timer.run("alerts", lambda: self._write_alerts(enriched, source=newest[0]["source"]))
             self.stats.record(
                 "flights",
                 batch_id,
@@ -235,7 +238,7 @@ class StreamingJob:
                     "parquet": rows,
                     "flights_live": live,
                     "flights_live_backlog": self.live_writer.backlog(),
-                    "flights_live_expired": expired,
+                    "flights_live_expired": self.live_writer.housekept,
                     "tracks": tracks,
                     "tracks_backlog": self.track_writer.backlog(),
                     "alerts": alerts,
@@ -256,15 +259,19 @@ class StreamingJob:
             .parquet(f"{self.settings.lake_url}/{contracts.LAKE_ENRICHED}")
         )
 
-    def _write_alerts(self, enriched: Any) -> int:
+    def _write_alerts(self, enriched: Any, source: str) -> int:
         signals = [r.asDict(recursive=True) for r in tf.alert_signals(enriched).collect()]
         if not signals:
             return 0
         since = min(s["first_seen"] for s in signals) - EPISODE_GAP_SECONDS
-        stored = sinks.open_alert_episodes(self.db, sorted({s["icao24"] for s in signals}), since)
-        source = enriched.select("source").first()[0]
-        alerts = plan_alerts(signals, newest_by_aircraft_and_type(stored), source=source)
-        sinks.upsert_alerts(self.db, alerts)
+
+        def store() -> list[Any]:
+            stored = sinks.open_alert_episodes(self.db, sorted({s["icao24"] for s in signals}), since)
+            alerts = plan_alerts(signals, newest_by_aircraft_and_type(stored), source=source)
+            sinks.upsert_alerts(self.db, alerts)
+            return alerts
+
+        alerts = sinks.with_database_retries(store, "alerts")
         sinks.publish(self.producer, contracts.ALERTS.name, ((a.icao24, a.model_dump_json()) for a in alerts))
         return len(alerts)
 
@@ -279,9 +286,10 @@ class StreamingJob:
                 valid = tf.valid_rows(tf.parse_messages(batch.where(F.col("topic") == topic), model), model)
                 records = [model.model_validate(r.asDict(recursive=True)) for r in valid.toLocalIterator()]
                 if model is ReferenceRecord:
-                    written.update(sinks.upsert_reference(self.db, records))
+                    written.update(sinks.with_database_retries(lambda: sinks.upsert_reference(self.db, records), "reference"))
                 else:
-                    written["schedules"] = sinks.upsert_schedules(self.db, records)
+                    written["schedules"] = sinks.with_database_retries(
+                        lambda: sinks.upsert_schedules(self.db, records), "schedules")
             self.stats.record("reference", batch_id, written)
         finally:
             batch.unpersist()
@@ -385,7 +393,10 @@ class StreamingJob:
         reference = self._kafka([contracts.LH_REFERENCE.name, contracts.LH_SCHEDULES.name], startingOffsets="earliest")
         self._start(reference, "reference", self.handle_reference, self._checkpoint("reference"), available_now)
         raw_inputs = self._kafka(list(INPUT_TOPICS), startingOffsets="earliest")
-        self._start(self.dead_letters(raw_inputs), "deadletter", self.handle_dead_letters, self._checkpoint("deadletter"), available_now)
+        # Dead letters read every input again, flights included: few, larger batches keep that
+        # second pass from competing with every flights micro-batch for the cores.
+        self._start(self.dead_letters(raw_inputs), "deadletter", self.handle_dead_letters, self._checkpoint("deadletter"),
+                    available_now, trigger_seconds=max(self.settings.trigger_seconds, DEAD_LETTER_TRIGGER_SECONDS))
 
     def await_all(self, timeout_s: float | None = None) -> None:
         """Wait for every query (available_now runs) and surface the first failure."""

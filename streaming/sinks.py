@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pymongo import UpdateOne
@@ -25,14 +25,45 @@ REFERENCE_COLLECTIONS = {
     "airline": "airlines",
     "aircraft": "aircraft",
 }
-BULK_CHUNK = 5_000  # keeps each request well under the 16 MB message limit
+# FerretDB 1.24 keeps one SQLite cursor, and so one of its 100 pooled connections, open per
+# operation of an update request until the request ends. When the requests in flight together
+# need more than 100, they wait for each other forever and the server stops answering everyone
+# (one request of 100 does it; so do two of 50 from two writer threads). The job has at most five
+# writers at once (flights_live, tracks, weather_latest, alerts, reference): 5 x 10 stays far below.
+BULK_CHUNK = 10
 
 
 def bulk_upsert(collection: Any, operations: list[UpdateOne]) -> int:
-    """Unordered bulk upserts in chunks; returns how many were sent."""
+    """Unordered bulk upserts in requests of ``BULK_CHUNK``; returns how many were sent."""
     for start in range(0, len(operations), BULK_CHUNK):
         collection.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
     return len(operations)
+
+
+DATABASE_RETRY_SECONDS = 300.0  # how long a micro-batch waits for the database before it fails
+
+
+def with_database_retries(action: Callable[[], Any], what: str, deadline_s: float = DATABASE_RETRY_SECONDS,
+                          sleep: Callable[[float], None] = time.sleep) -> Any:
+    """Run ``action``; while MongoDB is unreachable, retry with back-off until ``deadline_s``.
+
+    The micro-batch waits instead of failing: a database outage must not kill the query (and cost a
+    Spark restart). The writes are idempotent upserts, so repeating a half-done action is harmless.
+    """
+    from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+    waited = 0.0
+    delay = 1.0
+    while True:
+        try:
+            return action()
+        except (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError) as exc:
+            if waited >= deadline_s:
+                raise
+            log.warning("%s: database unreachable (%s); retrying in %.0f s", what, type(exc).__name__, delay)
+            sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)
 
 
 def _plain(value: Any) -> Any:
@@ -175,10 +206,24 @@ class CoalescingWriter:
     Pending documents are lost on a crash; the next states of each aircraft (1 Hz) replace them.
     """
 
-    def __init__(self, collection: Any, *, keep: str = "newest", order_field: str = "event_time") -> None:
+    def __init__(
+        self,
+        collection: Any,
+        *,
+        keep: str = "newest",
+        order_field: str = "event_time",
+        housekeeping: Callable[[], Any] | None = None,
+        housekeeping_interval_s: float = 60.0,
+    ) -> None:
         import threading
 
         self.collection = collection
+        # Deletes of stale documents scan the whole collection on FerretDB (no pushdown beyond
+        # _id): run them here, seldom, between writes, never in a micro-batch.
+        self.housekeeping = housekeeping
+        self.housekeeping_interval_s = housekeeping_interval_s
+        self.housekeeping_due = time.monotonic()  # first round at once: leftovers of a previous run
+        self.housekept = 0
         self.keep = keep
         self.order_field = order_field
         self.pending: dict[Any, dict[str, Any]] = {}
@@ -213,10 +258,20 @@ class CoalescingWriter:
         operator = "$set" if self.keep == "newest" else "$setOnInsert"
         return [UpdateOne({"_id": d["_id"]}, {operator: {k: v for k, v in d.items() if k != "_id"}}, upsert=True) for d in docs]
 
+    def _housekeep(self) -> None:
+        if self.housekeeping is None or time.monotonic() < self.housekeeping_due:
+            return
+        self.housekeeping_due = time.monotonic() + self.housekeeping_interval_s
+        try:
+            self.housekept += int(self.housekeeping() or 0)
+        except Exception:  # the next round tries again; writing goes on
+            log.exception("housekeeping of %s failed", self.collection.name)
+
     def _run(self) -> None:
         while True:
             self.wake.wait(1.0)
             self.wake.clear()
+            self._housekeep()
             with self.lock:
                 batch, self.pending = list(self.pending.values()), {}
             if batch:

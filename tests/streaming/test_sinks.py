@@ -66,3 +66,78 @@ def test_coalescing_writer_first_wins_with_set_on_insert():
     writer.close()
     written = [item for request in collection.requests for item in request]
     assert ("a:1", {"$setOnInsert": {"t": 30.0}}) in written and len(written) == 2
+
+
+def test_coalescing_writer_sends_small_requests_and_housekeeps_between_writes():
+    from streaming import sinks
+
+    collection = FakeCollection()
+    housekeeping_runs = []
+    writer = sinks.CoalescingWriter(collection, keep="newest", housekeeping=lambda: housekeeping_runs.append(1) or 3,
+                                    housekeeping_interval_s=0.2)
+    writer.submit([{"_id": f"x{i}", "event_time": 1.0} for i in range(sinks.BULK_CHUNK * 2 + 1)])
+    assert writer.flush(5)
+    time.sleep(0.5)
+    writer.wake.set()
+    time.sleep(0.2)
+    writer.close()
+    assert [len(r) for r in collection.requests] == [sinks.BULK_CHUNK, sinks.BULK_CHUNK, 1]
+    assert housekeeping_runs and writer.housekept == 3 * len(housekeeping_runs)
+
+
+def test_failing_housekeeping_does_not_stop_the_writer():
+    from streaming.sinks import CoalescingWriter
+
+    def broken():
+        raise ConnectionError("database down")
+
+    collection = FakeCollection()
+    writer = CoalescingWriter(collection, housekeeping=broken, housekeeping_interval_s=0.0)
+    writer.submit([{"_id": "a", "event_time": 1.0}])
+    assert writer.flush(5)
+    writer.submit([{"_id": "a", "event_time": 2.0}])
+    assert writer.flush(5)
+    writer.close()
+    assert [item for request in collection.requests for item in request][-1] == ("a", {"$set": {"event_time": 2.0}})
+
+
+def test_database_retries_wait_out_an_outage_then_give_up_at_the_deadline():
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from streaming.sinks import with_database_retries
+
+    calls, sleeps = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 4:
+            raise ServerSelectionTimeoutError("connection refused")
+        return "written"
+
+    assert with_database_retries(flaky, "test", deadline_s=60, sleep=sleeps.append) == "written"
+    assert sleeps == [1.0, 2.0, 4.0]
+
+    def down():
+        raise ServerSelectionTimeoutError("connection refused")
+
+    sleeps.clear()
+    try:
+        with_database_retries(down, "test", deadline_s=10, sleep=sleeps.append)
+    except ServerSelectionTimeoutError:
+        pass
+    else:
+        raise AssertionError("an outage past the deadline must fail the batch")
+    assert sum(sleeps) >= 10 and sleeps == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_database_retries_do_not_hide_other_errors():
+    from streaming.sinks import with_database_retries
+
+    def broken():
+        raise ValueError("a bug, not an outage")
+
+    try:
+        with_database_retries(broken, "test", sleep=lambda _s: None)
+    except ValueError:
+        return
+    raise AssertionError("a non-connection error must surface at once")
