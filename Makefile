@@ -3,12 +3,14 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 PYTEST_ARGS ?=
 CHAOS_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help venv setup up down status logs run test bench chaos
 
 help:
 	@echo "make run     install what is missing, start services + pipeline + dashboard (Ctrl-C stops all)"
 	@echo "make test    install what is missing, run the whole suite on a throw-away stack"
+	@echo "make bench   end-to-end load report in bench/results/ (BENCH_ARGS='--aircraft 2000 --duration 60')"
 	@echo "make chaos   fault scenarios on throw-away stacks (CHAOS_ARGS='kafka-outage', '--quick', '--list')"
 	@echo "make setup | up | down | status | logs   individual steps (see README)"
 
@@ -40,3 +42,7 @@ test: setup
 # Each scenario breaks a fresh throw-away stack (kill -9, services stopped) and counts what survived.
 chaos: setup
 	@$(PY) -m chaos $(CHAOS_ARGS)
+
+# 2,000 / 10,000 / 20,000 aircraft, 10 minutes each, each on a fresh throw-away stack (~35 min).
+bench: setup
+	@$(PY) -m bench.e2e $(BENCH_ARGS)

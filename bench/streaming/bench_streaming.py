@@ -75,11 +75,8 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
     from skyrisk.phase import bootstrap_phase_model
     from skyrisk.spark import create_spark_session
     from streaming import transforms as tf
-    from streaming.app import RUNTIME_SQL_CONF
 
     spark = create_spark_session(settings, "bench-streaming")
-    for key, value in RUNTIME_SQL_CONF.items():
-        spark.conf.set(key, value)
     model = bootstrap_phase_model(spark)
     observations = tf.valid_rows(
         tf.parse_messages(spark.createDataFrame(weather_rows(settings, START), "key string, value string"), WeatherObservation),

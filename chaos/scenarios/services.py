@@ -48,11 +48,9 @@ from skyrisk import contracts
 from skyrisk.s3 import s3_client
 from skyrisk.settings import Settings
 
-# FerretDB 1.24 (SQLite) deadlocks on one update command with more than ~100 statements that match
-# existing documents (each matched statement keeps a pooled connection until the command ends; the
-# pool holds 100), and the streaming job's coalescing writers send one bulk per round of up to one
-# upsert per aircraft. Below that many aircraft the pipeline runs, so the faults can be judged.
-AIRCRAFT = 40
+# Enough traffic for every micro-batch to write Parquet and flights_live, small enough that each
+# scenario stays within a few minutes on two cores (the load itself is bench.e2e's business).
+AIRCRAFT = 500
 OUTAGE_S = 30.0
 WARMUP_BATCHES = 2  # micro-batches the job has committed before anything is broken
 TRAFFIC_AFTER_S = 20.0  # traffic that goes on after the service is back, before the producer stops
