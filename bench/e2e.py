@@ -29,7 +29,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 
 import psutil
 
+from infra.processes import PlatformProcess
 from skyrisk.settings import Settings
 
 FRESHNESS_SAMPLE = 50
@@ -215,47 +215,19 @@ class ProcessMeter:
         return cpu, rss
 
 
-def child_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRISK_")}
-    return {**env, **settings.as_environment(), "PYTHONUNBUFFERED": "1"}
-
-
-def start(module_args: list[str], settings: Settings, log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", *module_args], env=child_env(settings), cwd=Path(__file__).parents[1],
-                            stdout=log_path.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM (the components stop cleanly on it), SIGKILL after a timeout; never leaves its JVM behind."""
-    try:
-        descendants = psutil.Process(process.pid).children(recursive=True)
-    except psutil.Error:
-        descendants = []
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    for child in descendants:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
-
-
-def wait_for_line(log_path: Path, text: str, process: subprocess.Popen, timeout_s: float) -> None:
+def wait_for_line(process: PlatformProcess, text: str, timeout_s: float) -> None:
     """Wait until ``text`` appears in the process's log (it died or took too long: RuntimeError)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if text in log_path.read_text(errors="replace"):
+        if text in process.last_run_log():
             return
-        if process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode} before '{text}'; see {log_path}")
+        if process.returncode() is not None:
+            raise RuntimeError(f"exited with {process.returncode()} before '{text}'; see {process.log_path}")
         time.sleep(1.0)
-    raise RuntimeError(f"no '{text}' in {log_path} after {timeout_s:.0f} s")
+    raise RuntimeError(f"no '{text}' in {process.log_path} after {timeout_s:.0f} s")
 
 
-def named_processes(settings: Settings, children: dict[str, subprocess.Popen]) -> dict[str, list[psutil.Process]]:
+def named_processes(settings: Settings, children: dict[str, PlatformProcess]) -> dict[str, list[psutil.Process]]:
     from infra import stack
 
     named: dict[str, list[psutil.Process]] = {}
@@ -292,25 +264,31 @@ def run_fleet(aircraft: int, duration_s: float, interval_s: float, logs: Path, e
         # a database that stops answering must fail the run, not hang it
         db = MongoClient(settings.mongo_uri.get_secret_value(), socketTimeoutMS=60_000,
                          serverSelectionTimeoutMS=30_000)[settings.mongo_database]
-        streaming_log = logs / f"streaming-{aircraft}.log"
-        children = {"streaming": start(["streaming"], settings, streaming_log)}
-        wait_for_line(streaming_log, STREAMING_READY, children["streaming"], STARTUP_TIMEOUT_S)
-        echo(f"  [{aircraft:>6} aircraft] streaming job ready; starting the producers")
-        newest = NewestInKafka(settings)
-        children["producers"] = start(["producers", "all", "sim", "--aircraft", str(aircraft)], settings,
-                                      logs / f"producers-{aircraft}.log")
-        children["dashboard"] = start(["dashboard"], settings, logs / f"dashboard-{aircraft}.log")
-        meter = ProcessMeter()
-        meter.measure(named_processes(settings, children))
-        started = time.monotonic()
-        last_batch = -1
-        processed = 0
+
+        def launch(name: str, args: list[str]) -> PlatformProcess:
+            process = PlatformProcess(settings, name, args, logs / f"{name}-{aircraft}.log", echo=echo)
+            children[name] = process
+            process.start()
+            return process
+
+        children: dict[str, PlatformProcess] = {}
+        newest: NewestInKafka | None = None
         try:
+            wait_for_line(launch("streaming", ["streaming"]), STREAMING_READY, STARTUP_TIMEOUT_S)
+            echo(f"  [{aircraft:>6} aircraft] streaming job ready; starting the producers")
+            newest = NewestInKafka(settings)
+            launch("producers", ["producers", "all", "sim", "--aircraft", str(aircraft)])
+            launch("dashboard", ["dashboard"])
+            meter = ProcessMeter()
+            meter.measure(named_processes(settings, children))
+            started = time.monotonic()
+            last_batch = -1
+            processed = 0
             while (elapsed := time.monotonic() - started) < duration_s:
                 time.sleep(max(0.0, interval_s - (time.monotonic() - started - elapsed)))
                 for name, child in children.items():
-                    if child.poll() is not None:
-                        raise RuntimeError(f"{name} exited with {child.returncode}; see {logs}/{name}-{aircraft}.log")
+                    if child.returncode() is not None:
+                        raise RuntimeError(f"{name} exited with {child.returncode()}; see {child.log_path}")
                 batches = flights_progress(db, last_batch)
                 if batches:
                     last_batch = max(b["batch_id"] for b in batches)
@@ -330,8 +308,10 @@ def run_fleet(aircraft: int, duration_s: float, interval_s: float, logs: Path, e
                      f"freshness p95={percentile(sample.freshness_s, 0.95):6.1f}s missing={sample.missing}")
         finally:
             for name in ("producers", "dashboard", "streaming"):
-                stop(children[name])
-            newest.close()
+                if name in children:
+                    children[name].stop(STOP_TIMEOUT_S)
+            if newest is not None:
+                newest.close()
     return run
 
 

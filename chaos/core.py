@@ -13,13 +13,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
-import os
 import pkgutil
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,8 +25,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.processes import PlatformProcess, child_environment  # noqa: F401 - re-exported for scenarios
 from skyrisk import contracts
-from skyrisk.settings import ENV_PREFIX, Settings
+from skyrisk.settings import Settings
 
 
 @dataclass
@@ -61,7 +58,6 @@ def discover() -> list[Scenario]:
 
 
 # --- running scenarios --------------------------------------------------------------------------------
-REPO = Path(__file__).resolve().parent.parent
 CHAOS_DATABASE = "skyrisk_chaos"
 
 
@@ -149,83 +145,6 @@ def start_named_service(settings: Settings, name: str) -> None:
     stack.start_service(settings, service, lambda line: say(line.strip()), owned=True)
 
 
-# --- the platform's own processes ---------------------------------------------------------------------
-def child_environment(settings: Settings) -> dict[str, str]:
-    """The environment of a platform process on this stack: no SKYRISK_* of ours, only the stack's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
-    env.update(settings.as_environment())
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-_START_MARKER = "=== chaos: starting "
-
-
-class Child:
-    """``python -m <module> ...`` in its own process group, output appended to a log file."""
-
-    def __init__(self, settings: Settings, name: str, args: list[str], log_path: Path) -> None:
-        self.settings = settings
-        self.name = name
-        self.args = args
-        self.log_path = log_path
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        from infra.stack import _die_with_parent
-
-        with self.log_path.open("ab") as log:
-            log.write(f"\n{_START_MARKER}{self.name} at {time.strftime('%H:%M:%S')} ===\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", *self.args],
-                cwd=REPO,
-                env=child_environment(self.settings),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own group: kill -9 reaches the Spark JVM too
-                preexec_fn=_die_with_parent,  # no orphan when the runner itself is killed
-            )
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def returncode(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def kill9(self) -> None:
-        """SIGKILL to the whole group (Python driver and JVM): a crash without any cleanup."""
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-
-    def stop(self, timeout_s: float = 90.0) -> int | None:
-        """SIGTERM (the platform's clean stop); SIGKILL to the group if it does not end in time."""
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                say(f"{self.name} did not stop within {timeout_s:.0f}s; killing it")
-                self.kill9()
-            except KeyboardInterrupt:  # Ctrl-C while cleaning up: leave nothing running
-                self.kill9()
-                raise
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # anything of its group left behind
-        return self.process.returncode
-
-    def last_run_log(self) -> str:
-        """The output of the newest start of this process."""
-        if not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace").rsplit(_START_MARKER, 1)[-1]
-
-
 @dataclass
 class Crash:
     at: float  # seconds into the scenario
@@ -266,7 +185,7 @@ class SupervisedStreaming:
     recording every crash; a kill the scenario asks for is restarted at once and not a crash."""
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
-        self.child = Child(settings, "streaming", ["streaming"], workdir / "streaming.log")
+        self.child = PlatformProcess(settings, "streaming", ["streaming"], workdir / "streaming.log", echo=say)
         self.checkpoint = Path(settings.resolved_checkpoint_dir) / "streaming" / "flights"
         self.crashes: list[Crash] = []
         self.starts = 0
@@ -321,9 +240,9 @@ class SupervisedStreaming:
         return self.child.stop()
 
 
-def simulator(settings: Settings, workdir: Path, aircraft: int, seed: int = 7) -> Child:
+def simulator(settings: Settings, workdir: Path, aircraft: int, seed: int = 7) -> PlatformProcess:
     """The OpenSky simulator (1 Hz per aircraft) publishing to the stack's broker."""
-    return Child(
+    return PlatformProcess(
         settings,
         "producers",
         ["producers", "opensky", "sim", "--aircraft", str(aircraft), "--seed", str(seed),

@@ -37,15 +37,15 @@ from pathlib import Path
 from typing import Any
 
 from chaos.core import Scenario, Verdict
+from infra.processes import REPO, child_environment
 from producers.lufthansa import CALL_LIMITS
-from producers.opensky import credit_cost, poll_interval_s
+from producers.opensky import poll_interval_s
 from producers.testing import Reply, ScriptedServer, Seen
 from producers.weather import CHUNK_LOCATIONS, LOCATION_LIMITS
 from skyrisk import contracts
 from skyrisk.geo import grid_cells
 from skyrisk.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
 BBOX = (45.0, 5.0, 50.0, 10.0)  # 25 square degrees: 1 credit a call
 GRID = 0.25  # 400 cells: four Open-Meteo requests of 100 locations
 TIER = "feeder"  # the fastest pace OpenSky allows: a poll every 10.8 s
@@ -223,7 +223,9 @@ def answered(requests: list[Seen], path_prefix: str) -> list[Seen]:
 
 
 def count_topic(settings: Settings, topic: str) -> list[dict[str, Any]]:
-    from chaos.scenarios.poison import read_topic  # one topic reader for the chaos package
+    from chaos.scenarios.poison import (
+        read_topic,  # one topic reader for the chaos package
+    )
 
     return [json.loads(m.value()) for m in read_topic(settings, topic)]
 
@@ -268,8 +270,7 @@ def run(settings: Settings, workdir: Path) -> Verdict:
         return (sum(r.status == 200 for r in opensky_after) >= HEALTHY_OPENSKY_AFTER_FAULTS
                 and len(weather_answers) >= weather_requests and len(schedules) >= HORIZON_DAYS)
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRISK_")}
-    env.update(settings.as_environment())
+    env = child_environment(settings)
     problems: list[str] = []
     log_path = workdir / "producers.log"
     try:

@@ -15,11 +15,8 @@ only valid flight states, newer ones. Verdict:
 from __future__ import annotations
 
 import io
-import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,12 +28,18 @@ from typing import Any
 import orjson
 
 from chaos.core import Scenario, Verdict
+from infra.processes import PlatformProcess
 from skyrisk import contracts
-from skyrisk.contracts import FlightState, ReferenceRecord, ScheduleJourney, ScheduleLeg, WeatherObservation
+from skyrisk.contracts import (
+    FlightState,
+    ReferenceRecord,
+    ScheduleJourney,
+    ScheduleLeg,
+    WeatherObservation,
+)
 from skyrisk.geo import cell_center, cell_id
 from skyrisk.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
 GRID = 0.5
 AIRCRAFT = 6
 STATES_PER_PHASE = 2  # per aircraft
@@ -228,21 +231,12 @@ def lake_states(settings: Settings) -> list[tuple[str, float]]:
 def streaming_job(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen]:
     """``python -m streaming`` on these settings, in its own session (its JVM included);
     SIGTERM on exit, SIGKILL of its process group if it does not stop."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYRISK_")}
-    env.update(settings.as_environment())
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen([sys.executable, "-m", "streaming"], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            yield process
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(90)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(10)
+    job = PlatformProcess(settings, "streaming", ["streaming"], log_path)
+    job.start()
+    try:
+        yield job.process
+    finally:
+        job.stop(90)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, process: subprocess.Popen) -> bool:

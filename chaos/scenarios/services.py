@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaos.core import (
-    Child,
+    PlatformProcess,
     Scenario,
     SupervisedStreaming,
     Verdict,
@@ -70,7 +70,7 @@ class Run:
     settings: Settings
     workdir: Path
     job: SupervisedStreaming
-    producer: Child
+    producer: PlatformProcess
     counts: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
