@@ -35,7 +35,8 @@ def parser() -> argparse.ArgumentParser:
                    help="replay: a file or directory (for 'all': the directory holding opensky/, weather/, lufthansa/)")
     p.add_argument("--speed", type=float, default=1.0, help="replay: times real time; 0 = as fast as possible")
     p.add_argument("--loop", action="store_true", help="replay: start again at the end")
-    p.add_argument("--shift-to-now", action="store_true", help="replay: move timestamps so the data looks live")
+    p.add_argument("--shift-to-now", action="store_true",
+                   help="replay: stamp each snapshot with the time it is sent, so the data looks live at any --speed")
     p.add_argument("--record", type=Path, metavar="DIR",
                    help="live: save every raw response (gzipped) under DIR/<source>/")
     p.add_argument("--seed", type=int, help="sim: random seed (default: settings sim_seed)")

@@ -356,13 +356,14 @@ class OpenSkyReplay(SourceClient):
     def batches(self) -> Iterator[Batch]:
         while True:
             self.pacer.restart()
-            shift_s: float | None = None if self.shift_to_now else 0.0
             for at, snapshot in self._snapshots():
                 if self.clock.stopped:
                     return
-                if shift_s is None:
-                    shift_s = self.clock.now() - at if math.isfinite(at) else 0.0
                 self.pacer.wait_for(at)
+                # each snapshot stamped with the time it is sent, so at any --speed event times stay
+                # at the wall clock (a faster replay shifted once would run ahead of it, and the
+                # streaming job rejects states from the future)
+                shift_s = self.clock.now() - at if self.shift_to_now and math.isfinite(at) else 0.0
                 self.snapshots_played += 1
                 yield self._batch(snapshot, shift_s)
             if not self.loop or self.clock.stopped:

@@ -174,15 +174,13 @@ class WeatherReplay(SourceClient):
     def batches(self) -> Iterator[Batch]:
         while True:
             self.pacer.restart()
-            shift_s: float | None = None if self.shift_to_now else 0.0
             for path in self.files:
                 if self.clock.stopped:
                     return
                 recorded = parse_recording_name(path)
                 fetched = recorded[1] if recorded else path.stat().st_mtime
-                if shift_s is None:
-                    shift_s = self.clock.now() - fetched
                 self.pacer.wait_for(fetched)
+                shift_s = self.clock.now() - fetched if self.shift_to_now else 0.0  # as in the OpenSky replay
                 self.responses += 1
                 try:
                     payload = orjson.loads(read_maybe_gzip(path))

@@ -80,6 +80,15 @@ def test_shift_to_now_moves_timestamps(recordings):
     assert by_icao["3944ef"].last_contact == pytest.approx(1763719190 + shift)
 
 
+def test_a_faster_replay_shifted_to_now_never_runs_ahead_of_the_clock():
+    # 10 s of recorded data at 2x: the second snapshot is sent 5 s after the first, and stamped then
+    clock = FakeClock(start=1_800_000_000.0)
+    sent = [(clock.now(), states(b)[0].snapshot_time)
+            for b in OpenSkyReplay(DATA / "states_2022-06-27-00.csv", clock, speed=2.0, shift_to_now=True).batches()
+            if b.records]
+    assert sent == [(1_800_000_000.0, 1_800_000_000.0), (1_800_000_005.0, 1_800_000_005.0)]
+
+
 def test_loop_starts_again_until_stopped(recordings):
     clock = FakeClock()
     replay = OpenSkyReplay(recordings, clock, speed=0, loop=True)
