@@ -87,11 +87,16 @@ class HttpClient:
         while True:
             if self.clock.stopped:
                 raise Stopped()
+            # A token fetch (its own requests, waits and retries) comes before the charge, so that
+            # the charge is stamped at the moment this request is sent, as the provider counts it.
+            bearer = token.get() if token is not None else None
             if before_attempt is not None:
                 before_attempt()
+                if token is not None:
+                    bearer = token.get()  # cached; fetched again only if it expired while we waited
             sent_headers = dict(headers or {})
-            if token is not None:
-                sent_headers["Authorization"] = f"Bearer {token.get()}"
+            if bearer is not None:
+                sent_headers["Authorization"] = f"Bearer {bearer}"
             failure = None
             try:
                 response = self.session.request(

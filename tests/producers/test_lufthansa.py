@@ -251,6 +251,21 @@ def test_schedules_for_routes_over_the_horizon_paced_under_five_calls_a_second(l
     assert "calls_left_hour=944" in client.status()
 
 
+def test_a_call_is_charged_when_it_is_sent_not_before_a_slow_token_fetch(lh_settings, api, clock):
+    # the token endpoint makes the client wait 3 s: the charge must come after that wait, or the
+    # limiter would count the call 3 s earlier than it reached the provider
+    api.add("POST", "/v1/oauth/token", Reply(429, {"error": "slow down"}, {"Retry-After": "3"}))
+    api.always("POST", "/v1/oauth/token", Reply(200, {"access_token": "t", "expires_in": 21600}))
+    api.always("GET", "/v1/mds-references/countries", Reply(200, load("lh_countries.json")))
+    client = LufthansaLive(lh_settings, clock, HttpClient(clock))
+
+    (batch,) = list(client.reference_batches(REFERENCE_KINDS["countries"]))
+
+    assert [k for k, _ in batch.records] == ["country:DE"]
+    assert clock.sleeps == [pytest.approx(3.0)]
+    assert client.limiter.used(1.0) == 1  # charged after the 3 s wait, i.e. still inside the last second
+
+
 def test_live_needs_credentials(settings):
     with pytest.raises(ValueError, match="LUFTHANSA_CLIENT_ID"):
         LufthansaLive(settings, FakeClock())
