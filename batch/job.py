@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from pymongo.database import Database
     from pyspark.sql import DataFrame, SparkSession
 
-# "Few large files": one curated file per this many positions (~100 MB of zstd Parquet).
-ROWS_PER_FILE = 4_000_000
+# "Few large files": one curated file per about this many positions (~25 MB of zstd Parquet on
+# the benchmark's day). Smaller sorts than 4 M rows a task kept the curated stage out of spilling.
+ROWS_PER_FILE = 2_000_000
 # The phase model needs a representative sample, not every one of ~30 M airborne states.
 MODEL_TRAINING_ROWS = 500_000
 
@@ -75,6 +76,13 @@ class Progress:
             f"[batch] day {self.index}/{self.total_days} {self.day}: {stage.name:<18} {stage.rows:>12,} rows in "
             f"{stage.seconds:7.1f} s {stage.rows_per_second:>10,.0f} rows/s -> {stage.output_rows:,} rows out"
         )
+
+
+def curated_files(rows: int, cores: int) -> int:
+    """Files (= sort tasks) of a curated day: about ROWS_PER_FILE rows each; more than one is
+    rounded up to a multiple of the cores, so that no core idles through the last wave of tasks."""
+    files = max(1, math.ceil(rows / ROWS_PER_FILE))
+    return files if files == 1 else math.ceil(files / max(1, cores)) * max(1, cores)
 
 
 def days_between(first: date, last: date) -> list[str]:
@@ -135,7 +143,7 @@ def consolidate_day(
     def write_curated() -> int:
         curated = transforms.curate_positions(
             enriched,
-            partitions=max(1, math.ceil(input_rows / ROWS_PER_FILE)),
+            partitions=curated_files(input_rows, spark.sparkContext.defaultParallelism),
             gap_minutes=settings.batch_flight_gap_minutes,
         )
         curated.write.mode("errorifexists").parquet(positions_url)

@@ -12,6 +12,7 @@ so the job module only wires lake/Mongo I/O around them and tests can feed them 
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -137,21 +138,25 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     )
     new_flight = silence_before(F.col("event_time"), F.col("_t1")) | F.coalesce(previous_was_touchdown, F.lit(False))
     segmented = lagged.withColumn("_new_flight", new_flight)
-    flight_start = F.last(F.when(F.col("_new_flight"), F.col("event_time")), ignorenulls=True).over(so_far)
+    # The id is formatted on the first point of each flight only and carried forward: formatting
+    # a date on every one of ~35 M rows cost more than the window that carries it.
+    id_at_start = F.when(
+        F.col("_new_flight"),
+        F.concat_ws("-", F.col("icao24"), F.date_format(F.timestamp_seconds("event_time"), "yyyyMMdd'T'HHmmss")),
+    )
     continues = ~F.col("_new_flight")
     step_km = haversine_km_column(F.col("_lat1"), F.col("_lon1"), F.col("latitude"), F.col("longitude"))
-    starts = [
-        F.when(F.col(f"_flag_{t}") & ~(continues & F.coalesce(F.col(f"_flag1_{t}"), F.lit(False))), F.lit(t))
-        for t in ALERT_TYPES
-    ]
+    starts = {t: F.col(f"_flag_{t}") & ~(continues & F.coalesce(F.col(f"_flag1_{t}"), F.lit(False))) for t in ALERT_TYPES}
+    any_start = functools.reduce(lambda a, b: a | b, starts.values())
     return segmented.withColumns(
         {
-            "flight_id": F.concat_ws(
-                "-", F.col("icao24"), F.date_format(F.timestamp_seconds(flight_start), "yyyyMMdd'T'HHmmss")
-            ),
+            "flight_id": F.last(id_at_start, ignorenulls=True).over(so_far),
             # The first point of a flight has no step (no previous position in the flight).
             "step_km": F.when(continues, F.coalesce(step_km, F.lit(0.0))).otherwise(F.lit(0.0)),
-            "alert_starts": F.filter(F.array(*starts), lambda t: t.isNotNull()),
+            # Few positions start an episode: the (interpreted) array filter runs only on those.
+            "alert_starts": F.when(
+                any_start, F.filter(F.array(*[F.when(c, F.lit(t)) for t, c in starts.items()]), lambda t: t.isNotNull())
+            ).otherwise(F.array().cast(T.ArrayType(T.StringType()))),
         }
     ).drop(*[c for c in segmented.columns if c.startswith("_")])
 

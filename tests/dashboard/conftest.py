@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.data import DashboardData
 from skyrisk.settings import Settings
 from tests.dashboard import seed
 
@@ -20,6 +21,14 @@ SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 def seeded_stack(stack: Settings, mongo_client) -> Settings:
     seed.seed_database(mongo_client[stack.mongo_database])
     return stack
+
+
+@pytest.fixture(scope="module")
+def data(seeded_stack: Settings) -> Iterator[DashboardData]:
+    """The data-access module on the seeded database (one per test module)."""
+    access = DashboardData(seeded_stack)
+    yield access
+    access.close()
 
 
 @pytest.fixture(scope="session")

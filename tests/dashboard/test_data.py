@@ -9,19 +9,11 @@ from datetime import date
 import pytest
 
 from batch.lake import MANIFESTS
-from dashboard.data import DashboardData
 from dashboard.pages.route_search import search
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS
 from tests.dashboard import seed
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def data(seeded_stack) -> DashboardData:
-    access = DashboardData(seeded_stack)
-    yield access
-    access.close()
 
 
 def test_live_snapshot_holds_every_seeded_aircraft(data):

@@ -72,13 +72,6 @@ def test_the_dashboard_connects_with_dashboard_mongo_uri(seeded_stack):
 
 
 # --- data-access functions --------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def data(seeded_stack) -> DashboardData:
-    access = DashboardData(seeded_stack)
-    yield access
-    access.close()
-
-
 def test_literal_values_still_find_their_documents(data):
     """The positive control: the same functions do find the seeded documents."""
     assert data.flight(seed.DETAIL_ICAO24)["callsign"] == seed.DETAIL_CALLSIGN
