@@ -162,3 +162,29 @@ def test_scheduler_catches_up_a_missed_day_and_records_it_in_batch_runs(spark, s
     assert runs[0]["started_at"] == utc("2026-10-07T01:00:00").timestamp()
     assert lake.read_manifest(spark, stack.lake_url, missed)["run_id"]
     assert lake_days["batch_runs"].count_documents({"day": {"$ne": missed}}) == 0
+
+
+class DatabaseGone:
+    """A database that fails on first use: the job needs it only after the curated positions."""
+
+    def __getitem__(self, collection: str):
+        raise ConnectionError(f"database gone (asked for {collection})")
+
+
+def test_a_run_that_fails_halfway_leaves_the_published_day_as_it_was(spark, stack, lake_days, first_run):
+    manifest_before = lake.read_manifest(spark, stack.lake_url, scenario.DAY)
+    rows_before = {t: published_rows(spark, stack, t, scenario.DAY) for t in lake.TABLES}
+    stats_before = lake_days["daily_stats"].find_one({"_id": scenario.DAY})
+    positions_dir = f"{lake.table_url(stack.lake_url, 'positions')}/date={scenario.DAY}"
+    runs_before = set(lake.child_names(spark, positions_dir))
+
+    with pytest.raises(ConnectionError, match="database gone"):
+        job.consolidate_day(spark, stack, DatabaseGone(), scenario.DAY, retrain_model=False)
+
+    # the failed run got as far as writing its curated positions...
+    (failed_run,) = set(lake.child_names(spark, positions_dir)) - runs_before
+    assert spark.read.parquet(f"{positions_dir}/{failed_run}").count() == scenario.POSITIONS
+    # ...and readers still see exactly the day published before it
+    assert lake.read_manifest(spark, stack.lake_url, scenario.DAY) == manifest_before
+    assert {t: published_rows(spark, stack, t, scenario.DAY) for t in lake.TABLES} == rows_before
+    assert lake_days["daily_stats"].find_one({"_id": scenario.DAY}) == stats_before
