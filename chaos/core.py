@@ -115,10 +115,14 @@ def run_scenario(scenario: Scenario, *, keep_workdir: bool = False) -> tuple[Ver
     return verdict, took
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 2.0) -> bool:
-    """Poll ``condition`` until it holds or the deadline passes (never a fixed sleep)."""
+def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 2.0,
+               alive: Callable[[], bool] | None = None) -> bool:
+    """Poll ``condition`` until it holds or the deadline passes (never a fixed sleep); give up
+    at once when ``alive`` says the process that should make it hold has ended."""
     deadline = time.monotonic() + timeout_s
     while True:
+        if alive is not None and not alive():
+            return False
         if condition():
             return True
         if time.monotonic() >= deadline:

@@ -25,10 +25,6 @@ Verdict, from what the server saw and what reached Kafka:
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -36,8 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chaos.core import Scenario, Verdict
-from infra.processes import REPO, child_environment
+from chaos.core import Scenario, Verdict, wait_until
+from infra.processes import PlatformProcess
 from producers.lufthansa import CALL_LIMITS, PLAN_LIMITS
 from producers.opensky import poll_interval_s
 from producers.testing import Reply, ScriptedServer, Seen
@@ -270,32 +266,23 @@ def run(settings: Settings, workdir: Path) -> Verdict:
         return (sum(r.status == 200 for r in opensky_after) >= HEALTHY_OPENSKY_AFTER_FAULTS
                 and len(weather_answers) >= weather_requests and len(schedules) >= HORIZON_DAYS)
 
-    env = child_environment(settings)
     problems: list[str] = []
     log_path = workdir / "producers.log"
+    producers = PlatformProcess(settings, "producers", ["producers", "all", "live"], log_path)
     try:
-        with open(log_path, "ab") as log:
-            process = subprocess.Popen([sys.executable, "-m", "producers", "all", "live"], cwd=REPO, env=env,
-                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                deadline = time.monotonic() + OBSERVE_TIMEOUT_S
-                while time.monotonic() < deadline and process.poll() is None and not faults_done_and_recovered():
-                    time.sleep(1.0)
-                if not faults_done_and_recovered():
-                    problems.append("the pollers did not get through the faults to healthy answers in time")
-                alive = process.poll() is None
-            finally:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-                    try:
-                        process.wait(60)
-                    except subprocess.TimeoutExpired:
-                        os.killpg(process.pid, signal.SIGKILL)
-                        process.wait(10)
+        producers.start()
+        try:
+            wait_until(faults_done_and_recovered, OBSERVE_TIMEOUT_S, interval_s=1.0,
+                       alive=lambda: producers.returncode() is None)
+            if not faults_done_and_recovered():
+                problems.append("the pollers did not get through the faults to healthy answers in time")
+            alive = producers.returncode() is None
+        finally:
+            exit_code = producers.stop(60)
         if not alive:
-            problems.append(f"the producers process died (exit {process.returncode}); see {log_path}")
-        elif process.returncode != 0:
-            problems.append(f"the producers process exited {process.returncode} on SIGTERM")
+            problems.append(f"the producers process died (exit {exit_code}); see {log_path}")
+        elif exit_code != 0:
+            problems.append(f"the producers process exited {exit_code} on SIGTERM")
     finally:
         server.close()
     seen = sorted(server.seen, key=lambda r: r.at)

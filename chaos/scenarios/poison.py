@@ -19,7 +19,7 @@ import random
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from chaos.core import Scenario, Verdict
+from chaos.core import Scenario, Verdict, wait_until
 from infra.processes import PlatformProcess
 from skyrisk import contracts
 from skyrisk.contracts import (
@@ -239,17 +239,6 @@ def streaming_job(settings: Settings, log_path: Path) -> Iterator[subprocess.Pop
         job.stop(90)
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, process: subprocess.Popen) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        if condition():
-            return True
-        time.sleep(1.0)
-    return False
-
-
 # --- the scenario -------------------------------------------------------------------------------------
 def run(settings: Settings, workdir: Path) -> Verdict:
     from pymongo import MongoClient
@@ -294,12 +283,17 @@ def run(settings: Settings, workdir: Path) -> Verdict:
     try:
         with streaming_job(settings, workdir / "streaming.log") as job:
             produce(settings, first)
-            phase_one_out = wait_for(lambda: live_times() == newest_first and letters_count() >= len(poison),
-                                     JOB_START_TIMEOUT_S + PHASE_TIMEOUT_S, job)
+
+            def running() -> bool:
+                return job.poll() is None
+
+            phase_one_out = wait_until(lambda: live_times() == newest_first and letters_count() >= len(poison),
+                                       JOB_START_TIMEOUT_S + PHASE_TIMEOUT_S, interval_s=1.0, alive=running)
             if not phase_one_out:
                 problems.append(f"phase 1 did not come out (flights_live {live_times()}, {letters_count()} letters)")
             produce(settings, second)
-            if phase_one_out and not wait_for(lambda: live_times() == newest, PHASE_TIMEOUT_S, job):
+            if phase_one_out and not wait_until(lambda: live_times() == newest, PHASE_TIMEOUT_S, interval_s=1.0,
+                                                alive=running):
                 problems.append(f"phase 2 states did not come out: flights_live {live_times()}")
             time.sleep(SETTLE_S)
             alive_until_stopped = job.poll() is None
