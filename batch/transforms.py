@@ -13,7 +13,6 @@ so the job module only wires lake/Mongo I/O around them and tests can feed them 
 from __future__ import annotations
 
 import functools
-import typing
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,12 +20,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from skyrisk.contracts import AlertType, CuratedPosition, DailyStats, EnrichedState, FlightSummary, spark_schema
+from skyrisk.alerts import alert_flag_columns
+from skyrisk.contracts import CuratedPosition, DailyStats, EnrichedState, FlightSummary, spark_schema
 from skyrisk.geo import haversine_km_column
-
-# Risk categories in increasing order, straight from the contract's Literal (LOW, MEDIUM, HIGH).
-RISK_CATEGORIES: tuple[str, ...] = typing.get_args(EnrichedState.model_fields["risk_category"].annotation)
-ALERT_TYPES: tuple[str, ...] = typing.get_args(AlertType)
+from skyrisk.vocabulary import ALERT_TYPES, EPISODE_GAP_SECONDS, RISK_CATEGORIES
 
 # A track point at or below this (or on the ground) is near an airport: origin/destination.
 LOW_ALTITUDE_M = 1000.0
@@ -88,17 +85,6 @@ def deduplicate_positions(enriched: DataFrame, partitions: int) -> DataFrame:
     )
 
 
-def _alert_flags() -> dict[str, Column]:
-    """Per position: does it raise each alert type (the streaming job's alert conditions)."""
-    flags = {
-        "HIGH_RISK": F.col("risk_category") == F.lit("HIGH"),
-        "ANOMALY": F.col("anomaly"),
-        "EMERGENCY": F.col("emergency").isNotNull(),
-    }
-    assert set(flags) == set(ALERT_TYPES), "a new AlertType needs its position condition here"
-    return {t: F.coalesce(flag, F.lit(False)) for t, flag in flags.items()}
-
-
 def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     """Add the CuratedPosition columns: ``flight_id``, ``step_km`` and ``alert_starts``.
 
@@ -106,12 +92,13 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     touchdown: the touchdown (first on-ground report after being airborne) is the last point
     of the flight that landed; the ground roll, taxi and next take-off belong to the next one.
     The id is ``<icao24>-<first seen yyyyMMddTHHmmss>``, stable across reruns. An alert
-    episode is a run of consecutive flagged positions of one flight; ``alert_starts`` marks
-    its first position.
+    episode is what the streaming job opens: flagged positions of one type (the shared rule of
+    :mod:`skyrisk.alerts`) no more than ``EPISODE_GAP_SECONDS`` apart; ``alert_starts`` marks
+    its first position (an episode open when a flight starts is not counted again).
     """
     track = Window.partitionBy("icao24").orderBy("event_time")
     so_far = track.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    flags = _alert_flags()
+    flags = alert_flag_columns()  # the streaming job's alert rule (skyrisk.alerts)
     # Every lag reads an input column (lag 2 included), so Spark evaluates them all in one
     # Window operator; only the running flight start needs a second one.
     lagged = positions.withColumns({f"_flag_{t}": flag for t, flag in flags.items()}).withColumns(
@@ -122,7 +109,13 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
             "_ground2": F.lag("on_ground", 2).over(track),
             "_lat1": F.lag("latitude", 1).over(track),
             "_lon1": F.lag("longitude", 1).over(track),
-            **{f"_flag1_{t}": F.lag(f"_flag_{t}", 1).over(track) for t in ALERT_TYPES},
+            # the newest flagged position before this one, for the episode gap
+            **{
+                f"_last_flag_{t}": F.last(F.when(F.col(f"_flag_{t}"), F.col("event_time")), ignorenulls=True).over(
+                    track.rowsBetween(Window.unboundedPreceding, -1)
+                )
+                for t in ALERT_TYPES
+            },
         }
     )
     gap_s = F.lit(gap_minutes * 60.0)
@@ -146,7 +139,12 @@ def segment_flights(positions: DataFrame, gap_minutes: float) -> DataFrame:
     )
     continues = ~F.col("_new_flight")
     step_km = haversine_km_column(F.col("_lat1"), F.col("_lon1"), F.col("latitude"), F.col("longitude"))
-    starts = {t: F.col(f"_flag_{t}") & ~(continues & F.coalesce(F.col(f"_flag1_{t}"), F.lit(False))) for t in ALERT_TYPES}
+    episode_gap = F.lit(EPISODE_GAP_SECONDS)
+    starts = {
+        t: F.col(f"_flag_{t}")
+        & ~(continues & F.coalesce(F.col("event_time") - F.col(f"_last_flag_{t}") <= episode_gap, F.lit(False)))
+        for t in ALERT_TYPES
+    }
     any_start = functools.reduce(lambda a, b: a | b, starts.values())
     return segmented.withColumns(
         {

@@ -17,13 +17,22 @@ from typing import Any
 import numpy as np
 from _plotly_utils.utils import to_typed_array_spec
 
-from skyrisk.contracts import EnrichedState
 from skyrisk.risk import assess_risk, risk_category
+from skyrisk.vocabulary import (  # noqa: F401 - RISK_CATEGORIES and PHASES are this module's public names
+    CLIMB_DESCENT,
+    CRUISE,
+    EMERGENCY,
+    GROUND,
+    HIGH,
+    LOW,
+    MEDIUM,
+    PHASES,
+    RISK_CATEGORIES,
+    TAKEOFF_LANDING,
+)
 
-RISK_CATEGORIES: tuple[str, ...] = ("LOW", "MEDIUM", "HIGH")
-PHASES: tuple[str, ...] = tuple(EnrichedState.model_fields["phase"].annotation.__args__)  # type: ignore[union-attr]
-RISK_COLOURS = {"LOW": "#2ca02c", "MEDIUM": "#ff9f1c", "HIGH": "#d62728"}
-PHASE_COLOURS = {"Ground": "#8c8c8c", "Takeoff/Landing": "#9467bd", "Climb/Descent": "#17becf", "Cruise": "#1f77b4"}
+RISK_COLOURS = {LOW: "#2ca02c", MEDIUM: "#ff9f1c", HIGH: "#d62728"}
+PHASE_COLOURS = {GROUND: "#8c8c8c", TAKEOFF_LANDING: "#9467bd", CLIMB_DESCENT: "#17becf", CRUISE: "#1f77b4"}
 ANOMALY_COLOURS = {"normal": "#6baed6", "anomaly": "#e377c2"}
 EMERGENCY_COLOUR = "#ff00ff"
 
@@ -243,7 +252,7 @@ class Counters:
 def counters(snapshot: LiveSnapshot, mask: np.ndarray) -> Counters:
     return Counters(
         shown=int(mask.sum()),
-        high=int((mask & (snapshot.risk == RISK_CATEGORIES.index("HIGH"))).sum()),
+        high=int((mask & (snapshot.risk == RISK_CATEGORIES.index(HIGH))).sum()),
         anomalies=int((mask & snapshot.anomaly).sum()),
         emergencies=int((mask & (snapshot.emergency != "")).sum()),
         total=len(snapshot),
@@ -368,7 +377,7 @@ def map_traces(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colo
 def trace_names(colour_mode: str) -> list[str]:
     """The fixed trace order of the map figure; patches address traces by these positions."""
     return ["weather", "trail", "heading", *(name for name, _ in COLOUR_MODES[colour_mode]),
-            "emergency halo", "EMERGENCY", "selected"]
+            "emergency halo", EMERGENCY, "selected"]
 
 
 def typed(values: np.ndarray) -> Any:
@@ -385,7 +394,7 @@ def trace_data_updates(traces: MapTraces, colour_mode: str) -> dict[int, dict[st
     group_names = [name for name, _ in COLOUR_MODES[colour_mode]]
     targets = [*((names.index(n), group, True) for n, group in zip(group_names, traces.groups)),
                (names.index("emergency halo"), traces.emergencies, False),
-               (names.index("EMERGENCY"), traces.emergencies, False)]
+               (names.index(EMERGENCY), traces.emergencies, False)]
     for index, group, sized in targets:
         updates[index] = {
             "lat": typed(group.latitude),

@@ -33,6 +33,7 @@ from producers.opensky import ICAO24_BLOCKS
 from producers.weather import parse_current_weather
 from skyrisk.contracts import FLIGHT_STATES, SCHEMA_VERSION, WEATHER_VARIABLES
 from skyrisk.geo import EARTH_RADIUS_KM, grid_cells
+from skyrisk import vocabulary
 from skyrisk.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,8 @@ TAKEOFF_SPEED = 75.0  # m/s, rotation / final approach
 TAXI_SPEED = 8.0
 CRUISE_LEVELS_FT = np.arange(300, 401, 10) * 100  # FL300-FL400
 MIN_ROUTE_KM, MAX_ROUTE_KM = 300.0, 3500.0
-EMERGENCY_SQUAWKS = ("7700", "7600", "7500")
+# The codes of the shared vocabulary, most frequent first (7700 is by far the most common).
+EMERGENCY_SQUAWKS = tuple(sorted(vocabulary.EMERGENCY_SQUAWKS, reverse=True))  # 7700, 7600, 7500
 EMERGENCY_WEIGHTS = (0.75, 0.2, 0.05)
 
 # Traffic weight (≈ millions of passengers a year) of the region's busiest airports; every other

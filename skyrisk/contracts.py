@@ -14,6 +14,8 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from skyrisk.vocabulary import AlertType, Phase, RiskCategory
+
 SCHEMA_VERSION = 1
 
 Source = Literal["live", "replay", "sim"]
@@ -223,9 +225,6 @@ class ScheduleJourney(Message):
         return f"{self.origin}-{self.destination}-{self.query_date}:{'+'.join(self.flight_numbers)}"
 
 
-AlertType = Literal["HIGH_RISK", "ANOMALY", "EMERGENCY"]
-
-
 class Alert(Message):
     """One alert episode of one aircraft; updated while it lasts."""
 
@@ -340,13 +339,16 @@ class EnrichedState(BaseModel):
     weather: WeatherAtPosition | None = None
     weather_missing: bool
     risk_score: int
-    risk_category: Literal["LOW", "MEDIUM", "HIGH"]
+    risk_category: RiskCategory
     risk_factors: list[str]
-    phase: Literal["Ground", "Takeoff/Landing", "Climb/Descent", "Cruise"]
+    phase: Phase
     anomaly: bool
     anomaly_score: float | None = None
     anomaly_reasons: list[str]
-    emergency: str | None = None  # "7500 hijack" | "7600 radio failure" | "7700 emergency"
+    # the run of consecutive reports outside the airliner envelope this one is part of (0: inside)
+    envelope_streak: int = 0
+    envelope_since: float | None = None  # event time of the run's first report
+    emergency: str | None = None  # a value of vocabulary.EMERGENCY_SQUAWKS ("7700 emergency")
     model_version: str  # "bootstrap-..." until the batch job trained one
 
 
@@ -418,7 +420,7 @@ class DailyStats(BaseModel):
     positions: int
     aircraft: int
     flights: int
-    risk_distribution: dict[Literal["LOW", "MEDIUM", "HIGH"], int]
+    risk_distribution: dict[RiskCategory, int]
     alerts_by_type: dict[str, int]
     busiest_cells: list[CellCount]
     hourly_traffic: list[int] = Field(min_length=24, max_length=24)  # positions per UTC hour 0..23
@@ -448,7 +450,7 @@ class FlightSummary(BaseModel):
     max_altitude_m: float | None = None
     distance_km: float  # haversine along the track
     max_risk_score: int
-    max_risk_category: Literal["LOW", "MEDIUM", "HIGH"]
+    max_risk_category: RiskCategory
     anomaly_count: int  # anomalous positions
     emergency_count: int  # positions squawking an emergency code
     alert_episodes: dict[str, int] = Field(default_factory=dict)  # AlertType -> runs of flagged positions

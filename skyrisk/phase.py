@@ -1,18 +1,20 @@
-"""Flight phase and model-based anomaly: train once, apply as pure column expressions.
+"""Flight phase (physical rules) and the learned traffic model behind ``anomaly_score``.
 
-The batch job trains a :class:`PhaseModel` on history with :func:`train_phase_model`; the
-streaming job applies it with :func:`phase_columns`. The scheme (see the reference notes on
-prior art) with its known flaws fixed:
+**Phase** is a rule over what the state reports, modelled on OpenAP's phase detection (the
+open reference): on the ground -> ``Ground``; airborne below :data:`LOW_ALTITUDE_M` ->
+``Takeoff/Landing``; level (|vertical rate| < :data:`LEVEL_VERTICAL_RATE_MS`) at or above
+:data:`CRUISE_ALTITUDE_M` -> ``Cruise``; otherwise ``Climb/Descent``. One table, two
+evaluators: :func:`phase_of` (plain Python) and :func:`phase_column` (Spark), tested to agree.
+On real trajectories a K-Means clustering labelled by mean altitude (the earlier scheme) put
+most level cruise into another cluster: its clusters follow the traffic mix (around an airport
+most traffic climbs or descends), not the physics.
 
-- only airborne states train and get a model phase; on-ground states are ``Ground``;
-- features velocity, baro_altitude, vertical_rate standard-scaled; a constant feature
-  (sigma = 0) is only centred, never divided by zero;
-- K-Means k=3, clusters labelled by mean altitude (Takeoff/Landing < Climb/Descent < Cruise);
-- homogeneous traffic (largest centroid distance < 1.0) uses the rule fallback *and* no
-  centroid-based anomalies (the rejected centroids are kept in the file only for inspection);
-- anomaly when the distance to the own centroid exceeds mean + 2 sigma of the training
-  distances, with a floor on sigma so identical training points don't flag float noise;
-- the model is trained once and versioned, so labels don't jump between micro-batches.
+**The traffic model** (:class:`PhaseModel`, trained nightly by the batch job) is K-Means (k=3)
+over velocity, baro_altitude and vertical_rate, standard-scaled (a constant feature is only
+centred). ``anomaly_score`` is a state's distance to the nearest centroid in sigma units: how
+unusual its kinematics are for the traffic the model was trained on. It is shown to users and
+never raises an alert by itself -- anomalies are behaviour (see :mod:`skyrisk.behaviour`): a
+fixed share of any distribution lies beyond a mean + 2 sigma threshold by construction.
 """
 
 from __future__ import annotations
@@ -23,22 +25,72 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from skyrisk.vocabulary import CLIMB_DESCENT, CRUISE, GROUND, TAKEOFF_LANDING
+
+# --- the phase rule (SI units) ----------------------------------------------------------------
+LOW_ALTITUDE_M = 1000.0  # ~3,300 ft: initial climb and final approach
+CRUISE_ALTITUDE_M = 3000.0  # ~FL100: level flight above it is cruise (turboprops cruise at FL170-250)
+LEVEL_VERTICAL_RATE_MS = 2.5  # ~500 ft/min, OpenAP's level-flight band
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
+
+
+def phase_of(on_ground: bool | None, altitude: float | None, vertical_rate: float | None) -> str:
+    """The phase of one state (plain Python; :func:`phase_column` is its Spark twin).
+
+    ``altitude`` is the barometric altitude, else the GNSS one; NaN counts as unknown. An
+    airborne state of unknown altitude is ``Climb/Descent``: neither altitude band can be claimed.
+    """
+    if on_ground:
+        return GROUND
+    altitude, vertical_rate = _finite(altitude), _finite(vertical_rate)
+    if altitude is not None and altitude < LOW_ALTITUDE_M:
+        return TAKEOFF_LANDING
+    if altitude is not None and vertical_rate is not None and altitude >= CRUISE_ALTITUDE_M \
+            and abs(vertical_rate) < LEVEL_VERTICAL_RATE_MS:
+        return CRUISE
+    return CLIMB_DESCENT
+
+
+def phase_column(on_ground: Any, altitude: Any, vertical_rate: Any) -> Any:
+    """:func:`phase_of` as a Spark column expression over three columns."""
+    from pyspark.sql import functions as F
+
+    def finite(c: Any) -> Any:  # Spark orders NaN above every number: treat it as null
+        return F.when(~F.isnan(c), c)
+
+    alt, vr = finite(altitude), finite(vertical_rate)
+    return (
+        F.when(on_ground == F.lit(True), F.lit(GROUND))
+        .when(alt < F.lit(LOW_ALTITUDE_M), F.lit(TAKEOFF_LANDING))
+        .when((alt >= F.lit(CRUISE_ALTITUDE_M)) & (F.abs(vr) < F.lit(LEVEL_VERTICAL_RATE_MS)), F.lit(CRUISE))
+        .otherwise(F.lit(CLIMB_DESCENT))
+    )
+
+
+def state_phase_column(columns: Any) -> Any:
+    """The phase of the contract's state columns: baro altitude, else GNSS altitude where the
+    frame (with these ``columns``) has one."""
+    from pyspark.sql import functions as F
+
+    altitude = F.col("baro_altitude")
+    if "geo_altitude" in columns:
+        altitude = F.coalesce(altitude, F.col("geo_altitude"))
+    return phase_column(F.col("on_ground"), altitude, F.col("vertical_rate"))
+
+
+# --- the traffic model ------------------------------------------------------------------------
 FEATURES: tuple[str, ...] = ("velocity", "baro_altitude", "vertical_rate")
 ALTITUDE_INDEX = FEATURES.index("baro_altitude")
+VERTICAL_RATE_INDEX = FEATURES.index("vertical_rate")
 K = 3
 SEED = 42
-LABELS_BY_ALTITUDE: tuple[str, ...] = ("Takeoff/Landing", "Climb/Descent", "Cruise")
-GROUND = "Ground"
 MIN_CENTROID_SEPARATION = 1.0
-ANOMALY_SIGMAS = 2.0
+ANOMALY_SIGMAS = 2.0  # the model's "unusual" score (informational)
 # Distances are in scaled (sigma) units; below this spread the threshold would sit on float noise.
 MIN_DISTANCE_SIGMA = 0.05
-
-# Rule fallback (SI units), also used for airborne states with a missing feature.
-RULE_LOW_ALTITUDE_M = 300.0
-RULE_LOW_VELOCITY_MS = 60.0
-RULE_CRUISE_ALTITUDE_M = 3000.0
-RULE_LEVEL_VERTICAL_RATE_MS = 2.5
 
 PhaseMode = Literal["kmeans", "rules"]
 
@@ -49,9 +101,9 @@ class PhaseModel:
     mode: PhaseMode
     feature_means: list[float]
     feature_stds: list[float]  # never 0: a constant feature gets 1.0
-    centroids: list[list[float]]  # scaled space, in the order of ``labels``
-    labels: list[str]
-    threshold: float | None  # None in rules mode: no centroid anomalies
+    centroids: list[list[float]]  # scaled space, sorted by altitude
+    labels: list[str]  # the rule phase at each centroid (for inspection)
+    threshold: float | None  # score above which a state is unusual for this traffic; None in rules mode
     metrics: dict[str, float] = field(default_factory=dict)
     trained_at: float = 0.0
     bootstrap: bool = False
@@ -143,7 +195,8 @@ def train_phase_model(df: Any, *, version: str, bootstrap: bool = False) -> Phas
         centers = [[float(x) for x in c] for c in fitted.clusterCenters()]
         # Fewer distinct points than k gives duplicate centres: treat like homogeneous traffic.
         centers.sort(key=lambda c: c[ALTITUDE_INDEX])
-        labels = list(LABELS_BY_ALTITUDE[: len(centers)]) if len(centers) == K else []
+        # Each cluster named by the phase rule at its centre (for inspection; phase is the rule's).
+        labels = [_centre_phase(c, means, stds) for c in centers] if len(centers) == K else []
         separation = max_centroid_separation(centers)
         mode: PhaseMode = "kmeans" if len(centers) == K and separation >= MIN_CENTROID_SEPARATION else "rules"
 
@@ -177,68 +230,60 @@ def train_phase_model(df: Any, *, version: str, bootstrap: bool = False) -> Phas
         airborne.unpersist()
 
 
-def _rule_phase() -> Any:
-    from pyspark.sql import functions as F
-
-    alt, vel, vr = F.col("baro_altitude"), F.col("velocity"), F.col("vertical_rate")
-    return (
-        F.when((alt < RULE_LOW_ALTITUDE_M) & (vel < RULE_LOW_VELOCITY_MS), F.lit("Takeoff/Landing"))
-        .when((alt > RULE_CRUISE_ALTITUDE_M) & (F.abs(vr) < RULE_LEVEL_VERTICAL_RATE_MS), F.lit("Cruise"))
-        .otherwise(F.lit("Climb/Descent"))
-    )
+def _centre_phase(centre: list[float], means: list[float], stds: list[float]) -> str:
+    original = [c * sd + m for c, sd, m in zip(centre, stds, means)]
+    return phase_of(False, original[ALTITUDE_INDEX], original[VERTICAL_RATE_INDEX])
 
 
 def phase_columns(df: Any, model: PhaseModel) -> Any:
-    """Add ``phase`` (str), ``anomaly_score`` (double or null) and ``model_anomaly`` (bool).
+    """Add ``phase`` (the rule, :func:`state_phase_column`) and ``anomaly_score`` (double or null).
 
-    Needs the columns ``on_ground`` and :data:`FEATURES`. Airborne states with a missing feature
-    get the rule phase and no score.
+    The score is the distance to the model's nearest centroid, for airborne states with every
+    feature; none in rules mode (homogeneous training traffic has no meaningful clusters).
     """
     from pyspark.sql import functions as F
 
-    on_ground = F.col("on_ground") == F.lit(True)
-    complete = None
-    for n in FEATURES:
-        ok = F.col(n).isNotNull() & ~F.isnan(F.col(n))
-        complete = ok if complete is None else complete & ok
-
+    score = F.lit(None).cast("double")
     if model.mode == "kmeans":
-        scaled = _scaled_columns(model.feature_means, model.feature_stds)
-        label, distance = _nearest(scaled, model.centroids, model.labels)
-        phase = F.when(on_ground, F.lit(GROUND)).when(complete, label).otherwise(_rule_phase())
-        score = F.when(~on_ground & complete, distance)
-        anomaly = F.coalesce(score > F.lit(model.threshold), F.lit(False))
-    else:
-        phase = F.when(on_ground, F.lit(GROUND)).otherwise(_rule_phase())
-        score = F.lit(None).cast("double")
-        anomaly = F.lit(False)
-    return df.withColumns({"phase": phase, "anomaly_score": score, "model_anomaly": anomaly})
+        complete = F.col("on_ground") == F.lit(False)
+        for n in FEATURES:
+            complete = complete & F.col(n).isNotNull() & ~F.isnan(F.col(n))
+        _, distance = _nearest(_scaled_columns(model.feature_means, model.feature_stds), model.centroids, model.labels)
+        score = F.when(complete, distance)
+    return df.withColumns({"phase": state_phase_column(df.columns), "anomaly_score": score})
 
 
-def synthetic_traffic(count: int = 3000, seed: int = SEED) -> list[tuple[float, float, float, bool]]:
-    """Simulator-like states (velocity, baro_altitude, vertical_rate, on_ground) for a bootstrap model.
+def envelope_traffic(count: int = 3000, seed: int = SEED) -> list[tuple[float, float, float, bool]]:
+    """States (velocity, baro_altitude, vertical_rate, on_ground) drawn from airliner envelopes.
 
-    A third each of low/slow takeoffs and landings, climbs and descents, and level cruise, plus
-    a few on the ground (which training must ignore).
+    The bootstrap model's training data until the batch job trains on real history. Shares and
+    ranges follow real traffic (the validation set, 2021-10-07 around Paris): a fifth of the
+    rows on the ground, ~20 % below 1,000 m at 40-140 m/s, ~60 % climbing or descending at
+    2.5-20 m/s with speed rising with altitude (~80 m/s low, ~230 m/s near FL350), the rest
+    level cruise at 3,000-12,000 m.
     """
     import random
 
     rng = random.Random(seed)
     rows = []
     for i in range(count):
-        kind = i % 10
-        if kind == 9:
+        kind = i % 20
+        sign = rng.choice((-1.0, 1.0))
+        if kind < 4:
             rows.append((rng.uniform(0, 15), 0.0, 0.0, True))
-        elif kind < 3:
-            rows.append((rng.uniform(65, 95), rng.uniform(0, 900), rng.choice([-1, 1]) * rng.uniform(2, 8), False))
-        elif kind < 6:
-            rows.append((rng.uniform(120, 220), rng.uniform(1500, 8000), rng.choice([-1, 1]) * rng.uniform(4, 15), False))
+        elif kind < 8:
+            rows.append((rng.uniform(40, 140), rng.uniform(0, LOW_ALTITUDE_M), sign * rng.uniform(0, 12), False))
+        elif kind < 17:
+            altitude = rng.uniform(LOW_ALTITUDE_M, 11_500)
+            speed = 80 + 0.013 * altitude + rng.gauss(0, 15)
+            rows.append((speed, altitude, sign * rng.uniform(LEVEL_VERTICAL_RATE_MS, 20), False))
         else:
-            rows.append((rng.uniform(210, 260), rng.uniform(9500, 12500), rng.uniform(-0.5, 0.5), False))
+            altitude = rng.uniform(CRUISE_ALTITUDE_M, 12_000)
+            rows.append((90 + 0.013 * altitude + rng.gauss(0, 15), altitude, rng.uniform(-1.5, 1.5), False))
     return rows
 
 
 def bootstrap_phase_model(spark: Any, *, version: str | None = None) -> PhaseModel:
-    """A model trained on :func:`synthetic_traffic`, marked ``bootstrap`` until batch trains one."""
-    frame = spark.createDataFrame(synthetic_traffic(), "velocity double, baro_altitude double, vertical_rate double, on_ground boolean")
+    """A model trained on :func:`envelope_traffic`, marked ``bootstrap`` until batch trains one."""
+    frame = spark.createDataFrame(envelope_traffic(), "velocity double, baro_altitude double, vertical_rate double, on_ground boolean")
     return train_phase_model(frame, version=version or f"bootstrap-{int(time.time())}", bootstrap=True)

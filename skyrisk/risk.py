@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-RiskCategory = Literal["LOW", "MEDIUM", "HIGH"]
+from skyrisk.vocabulary import HIGH, LOW, MEDIUM, RiskCategory
+
 
 MAX_SCORE = 100
 HIGH_AT = 60
@@ -80,10 +81,10 @@ class RiskAssessment:
 
 def risk_category(score: int) -> RiskCategory:
     if score >= HIGH_AT:
-        return "HIGH"
+        return HIGH
     if score >= MEDIUM_AT:
-        return "MEDIUM"
-    return "LOW"
+        return MEDIUM
+    return LOW
 
 
 def _matching_tier(rule: RiskRule, values: Mapping[str, Any]) -> Tier | None:
@@ -135,7 +136,7 @@ def risk_columns(column_of: Callable[[str], Any]) -> tuple[Any, Any, Any]:
         raw_score = raw_score + p
     score = F.greatest(F.lit(0), F.least(F.lit(MAX_SCORE), raw_score)).cast("int")
     category = (
-        F.when(score >= HIGH_AT, F.lit("HIGH")).when(score >= MEDIUM_AT, F.lit("MEDIUM")).otherwise(F.lit("LOW"))
+        F.when(score >= HIGH_AT, F.lit(HIGH)).when(score >= MEDIUM_AT, F.lit(MEDIUM)).otherwise(F.lit(LOW))
     )
     factor_list = F.filter(F.array(*factors), lambda f: f.isNotNull())
     return score, category, factor_list

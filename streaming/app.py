@@ -30,6 +30,7 @@ from typing import Any
 from skyrisk import contracts
 from skyrisk.contracts import FlightState, ReferenceRecord, ScheduleJourney, WeatherObservation
 from skyrisk.model_store import latest_model_stamp, load_latest_phase_model, load_or_bootstrap_phase_model
+from skyrisk.behaviour import empty_context_table, merge_context_table
 from skyrisk.phase import PhaseModel
 from skyrisk.settings import Settings
 from streaming import sinks
@@ -135,6 +136,9 @@ class StreamingJob:
         self.weather_writer = sinks.CoalescingWriter(self.db["weather_latest"], keep="newest", order_field="observation_time")
         self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
         self.weather_lock = threading.Lock()
+        # Each aircraft's newest report and run outside the envelope (skyrisk.behaviour): touched
+        # only by the flights query's batches, which run one after the other.
+        self.aircraft_context = empty_context_table(spark).localCheckpoint(eager=True)
         self.stats = BatchStats()
         self.queries: list[Any] = []
         self.weather_checkpoint = tempfile.mkdtemp(prefix="skyrisk-weather-")
@@ -214,13 +218,17 @@ class StreamingJob:
         with self.weather_lock:
             weather = self.weather_table
         joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.settings.weather_max_age_minutes)
-        enriched = tf.enrich(joined.drop("event_ts"), self.model).persist()
+        enriched = tf.enrich(joined.drop("event_ts"), self.model, self.aircraft_context).persist()
         timer = StepTimer()
         try:
             rows = timer.run("enrich", enriched.count)
             if rows == 0:
                 self.stats.record("flights", batch_id, {})
                 return
+            previous = self.aircraft_context
+            self.aircraft_context = timer.run(
+                "context", lambda: merge_context_table(previous, enriched).localCheckpoint(eager=True))
+            previous.unpersist()
             timer.run("parquet", lambda: self._write_lake(enriched, batch_id))
             now = time.time()
             # collect(): one Spark job for the whole batch (toLocalIterator runs one per partition).
@@ -361,6 +369,11 @@ class StreamingJob:
     def start(self, available_now: bool = False) -> None:
         """Start every query; with ``available_now`` each stops once it has read what is there."""
         self._add_listener()
+        known = sinks.with_database_retries(lambda: sinks.live_context_rows(self.db), "flights_live context")
+        if known:
+            self.aircraft_context.unpersist()
+            self.aircraft_context = (
+                self.spark.createDataFrame(known, empty_context_table(self.spark).schema).localCheckpoint(eager=True))
         since_ms = int((time.time() - self.settings.weather_max_age_minutes * 60 - WEATHER_POLL_SECONDS) * 1000)
         weather = self._start(
             self._kafka([contracts.WEATHER.name], startingTimestamp=str(since_ms), startingOffsetsByTimestampStrategy="latest"),

@@ -13,9 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from skyrisk.contracts import Alert
-
-# An aircraft that leaves HIGH risk for less than this and comes back is still one episode.
-EPISODE_GAP_SECONDS = 300.0
+from skyrisk.vocabulary import EPISODE_GAP_SECONDS
 
 
 def episode_id(icao24: str, alert_type: str, started_at: float) -> str:

@@ -87,6 +87,19 @@ def live_flight_documents(rows: Iterable[Any], seen_at: float) -> Iterable[dict[
         yield doc
 
 
+def live_context_rows(db: Any) -> list[tuple[Any, ...]]:
+    """Each live aircraft's newest report as a behaviour-context row (``behaviour.CONTEXT_COLUMNS``):
+    a restarted job judges the first report of each aircraft against the one before it."""
+    fields = {"event_time": 1, "latitude": 1, "longitude": 1, "envelope_streak": 1, "envelope_since": 1}
+    rows = []
+    for doc in db["flights_live"].find({}, fields):
+        if all(isinstance(doc.get(k), (int, float)) for k in ("event_time", "latitude", "longitude")):
+            rows.append((str(doc["_id"]), float(doc["event_time"]), float(doc["latitude"]), float(doc["longitude"]),
+                         int(doc.get("envelope_streak") or 0),
+                         None if doc.get("envelope_since") is None else float(doc["envelope_since"])))
+    return rows
+
+
 def expire_live_flights(db: Any, now: float, expiry_minutes: int) -> int:
     """FerretDB has no TTL index: remove aircraft unseen for ``expiry_minutes`` explicitly."""
     return db["flights_live"].delete_many({"last_seen": {"$lt": now - expiry_minutes * 60}}).deleted_count

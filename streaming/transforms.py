@@ -23,6 +23,8 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from skyrisk.alerts import alert_signals_column, emergency_column
+from skyrisk.behaviour import assess_behaviour
 from skyrisk.contracts import SCHEMA_VERSION, EnrichedState, Message, TrackPoint, WeatherAtPosition, spark_schema
 from skyrisk.geo import cell_id_column
 from skyrisk.phase import PhaseModel, phase_columns
@@ -32,10 +34,6 @@ from skyrisk.risk import risk_columns
 # and at-least-once redelivery are covered well inside this.
 FLIGHT_WATERMARK = "2 minutes"
 CORRUPT = "_corrupt_record"
-
-# Physical envelope of airliners: beyond these a state vector is wrong or the aircraft is in trouble.
-MAX_AIRLINER_VERTICAL_RATE_MS = 40.0  # ~7,900 ft/min
-MAX_AIRLINER_GROUND_SPEED_MS = 360.0  # ~700 kt, above any airliner even in a jet stream
 
 # Poison guards. The largest contract message (a multi-leg journey, a city named in many languages)
 # is a few KB: anything far bigger is a bug upstream and must not reach MongoDB or the lake.
@@ -47,7 +45,6 @@ EPOCH_FIELDS = ("event_time", "snapshot_time", "last_contact", "observation_time
 EARLIEST_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC
 MAX_FUTURE_SKEW_S = 300.0  # producer clocks may run a little ahead; the watermark allows 2 minutes
 
-EMERGENCY_SQUAWKS = {"7500": "7500 hijack", "7600": "7600 radio failure", "7700": "7700 emergency"}
 TRACK_BUCKET_SECONDS = 30
 
 
@@ -247,23 +244,15 @@ def _risk_input(name: str) -> Any:
     return F.col(name)
 
 
-def enrich(flights_with_weather: Any, model: PhaseModel) -> Any:
-    """Risk, phase, anomaly and emergency: the :class:`EnrichedState` columns plus ``date``/``hour``."""
+def enrich(flights_with_weather: Any, model: PhaseModel, context: Any) -> Any:
+    """Risk, phase, behaviour and emergency: the :class:`EnrichedState` columns plus ``date``/``hour``.
+
+    ``context`` is the per-aircraft context table of :mod:`skyrisk.behaviour` (each aircraft's
+    previous report), against which the batch's anomalies are judged.
+    """
     score, category, factors = risk_columns(_risk_input)
-    df = phase_columns(flights_with_weather, model)
+    df = assess_behaviour(phase_columns(flights_with_weather, model), context)
     callsign = F.nullif(F.trim(F.col("callsign")), F.lit(""))
-    emergency = None
-    for code, text in EMERGENCY_SQUAWKS.items():
-        emergency = (F if emergency is None else emergency).when(F.col("squawk") == F.lit(code), F.lit(text))
-    reasons = F.filter(
-        F.array(
-            F.when(F.col("model_anomaly"), F.lit("unusual for its phase (phase model)")),
-            F.when(emergency.isNotNull(), F.concat(F.lit("squawk "), emergency)),
-            F.when(F.abs(F.col("vertical_rate")) > MAX_AIRLINER_VERTICAL_RATE_MS, F.lit("vertical rate outside airliner envelope")),
-            F.when(F.col("velocity") > MAX_AIRLINER_GROUND_SPEED_MS, F.lit("ground speed outside airliner envelope")),
-        ),
-        lambda r: r.isNotNull(),
-    )
     df = df.withColumns(
         {
             "callsign": callsign,
@@ -271,11 +260,10 @@ def enrich(flights_with_weather: Any, model: PhaseModel) -> Any:
             "risk_score": score,
             "risk_category": category,
             "risk_factors": factors,
-            "emergency": emergency,
-            "anomaly_reasons": reasons,
+            "emergency": emergency_column(F.col("squawk")),
             "model_version": F.lit(model.version),
         }
-    ).withColumn("anomaly", F.size("anomaly_reasons") > 0)
+    )
     return project(df, EnrichedState).withColumns(
         {
             "date": F.date_format(F.timestamp_seconds(F.col("event_time")), "yyyy-MM-dd"),
@@ -323,19 +311,10 @@ def track_points(enriched: Any) -> Any:
 def alert_signals(enriched: Any) -> Any:
     """Per aircraft and alert type in the batch: first/last event time and the newest details.
 
-    Types: HIGH_RISK (risk HIGH; reasons = risk factors), EMERGENCY (squawk), ANOMALY (any other
-    anomaly reason). Episode bookkeeping against stored alerts happens in ``episodes.py``.
+    Which types a state raises is :mod:`skyrisk.alerts`' rule (shared with the nightly batch);
+    episode bookkeeping against stored alerts happens in ``episodes.py``.
     """
-    emergency_reason = F.concat(F.lit("squawk "), F.col("emergency"))
-    signals = F.array(
-        F.when(F.col("risk_category") == "HIGH", F.struct(F.lit("HIGH_RISK").alias("type"), F.col("risk_factors").alias("reasons"))),
-        F.when(F.col("emergency").isNotNull(), F.struct(F.lit("EMERGENCY").alias("type"), F.array(emergency_reason).alias("reasons"))),
-        F.when(
-            F.size(F.array_remove(F.col("anomaly_reasons"), emergency_reason)) > 0,
-            F.struct(F.lit("ANOMALY").alias("type"), F.array_remove(F.col("anomaly_reasons"), emergency_reason).alias("reasons")),
-        ),
-    )
-    exploded = enriched.select("*", F.explode(F.filter(signals, lambda s: s.isNotNull())).alias("signal"))
+    exploded = enriched.select("*", F.explode(alert_signals_column()).alias("signal"))
     details = F.struct("callsign", "latitude", "longitude", "risk_score", "risk_category", F.col("signal.reasons").alias("reasons"))
     return (
         exploded.groupBy("icao24", F.col("signal.type").alias("type"))

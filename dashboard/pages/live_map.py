@@ -38,6 +38,7 @@ from dashboard.live import (
     weather_cells,
 )
 from dashboard.routes import journey_rows
+from skyrisk.vocabulary import EMERGENCY
 
 REFRESH_MS = 3_000
 TRAIL_MINUTES = 30
@@ -107,7 +108,7 @@ def build_figure(colour_mode: str, center: dict[str, float], zoom: float, online
     traces += [
         go.Scattermap(**empty, mode="markers", name="emergency halo", hoverinfo="skip", showlegend=False,
                       marker={"color": EMERGENCY_COLOUR, "size": 34, "opacity": 0.35}),
-        go.Scattermap(**empty, mode="markers", name="EMERGENCY", marker={"color": EMERGENCY_COLOUR, "size": 16},
+        go.Scattermap(**empty, mode="markers", name=EMERGENCY, marker={"color": EMERGENCY_COLOUR, "size": 16},
                       hovertemplate="%{hovertext}<extra></extra>"),
         go.Scattermap(**empty, mode="markers", name="selected", hoverinfo="skip", showlegend=False,
                       marker={"color": "#ffeb3b", "size": 22, "opacity": 0.6}),

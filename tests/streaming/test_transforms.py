@@ -7,7 +7,8 @@ import json
 import pytest
 
 from skyrisk.contracts import DeadLetter, EnrichedState, FlightState, WeatherObservation, spark_schema
-from skyrisk.phase import LABELS_BY_ALTITUDE, PhaseModel
+from skyrisk.behaviour import empty_context_table
+from skyrisk.phase import PhaseModel
 from streaming import transforms as tf
 from pyspark.testing import assertDataFrameEqual
 from tests.streaming.messages import FRANKFURT_CELL, GRID, T0, as_kafka_rows, flight, weather
@@ -22,7 +23,7 @@ CRUISE_MODEL = PhaseModel(
     feature_means=[0.0, 0.0, 0.0],
     feature_stds=[100.0, 1000.0, 10.0],
     centroids=[[0.7, 0.2, 0.0], [1.8, 5.0, 0.0], [2.4, 11.0, 0.0]],
-    labels=list(LABELS_BY_ALTITUDE),
+    labels=["Takeoff/Landing", "Climb/Descent", "Cruise"],
     threshold=3.0,
 )
 
@@ -175,22 +176,28 @@ def test_weather_table_keeps_few_rows_per_cell_and_replaces_refetches(spark):
     assert merged[0].observations[0].wind_gusts_10m == 99.0
 
 
+def enrich(spark, joined):
+    """The streaming job's enrich with no aircraft seen before (an empty context table)."""
+    return tf.enrich(joined, CRUISE_MODEL, empty_context_table(spark))
+
+
 def enrich_one(spark, state, observation=None):
     table = weather_table(spark, [observation] if observation else [])
     joined = tf.join_latest_weather(flights_frame(spark, [state]), table, GRID, MAX_AGE_MIN)
-    return tf.enrich(joined, CRUISE_MODEL).collect()[0]
+    return enrich(spark, joined).collect()[0]
 
 
 def test_enrich_projects_enriched_state_with_risk_phase_and_partitions(spark):
     table = weather_table(spark, [weather(weather_code=95, wind_gusts_10m=60.0, visibility=2500.0)])
     joined = tf.join_latest_weather(flights_frame(spark, [flight()]), table, GRID, MAX_AGE_MIN)
-    enriched = tf.enrich(joined, CRUISE_MODEL)
+    enriched = enrich(spark, joined)
     assert enriched.columns == spark_schema(EnrichedState).fieldNames() + ["date", "hour"]
     row = enriched.collect()[0]
     assert (row.risk_score, row.risk_category) == (60, "HIGH")  # 40 + 10 + 10
     assert row.risk_factors == ["thunderstorm", "gusts > 50 km/h", "visibility < 3000 m"]
     assert row.callsign == "DLH400" and row.airline_icao == "DLH"
-    assert row.phase == "Cruise"  # scaled (2.4, 11, 0) sits on the cruise centroid
+    assert row.phase == "Cruise"  # level at 11,000 m
+    assert row.anomaly_score == pytest.approx(0.0)  # scaled (2.4, 11, 0) sits on the third centroid
     assert row.anomaly is False and row.anomaly_reasons == []
     assert (row.date, row.hour) == ("2025-11-21", 12)
     assert row.weather.cell_id == FRANKFURT_CELL and row.weather_missing is False
@@ -198,18 +205,23 @@ def test_enrich_projects_enriched_state_with_risk_phase_and_partitions(spark):
     EnrichedState.model_validate(row.asDict(recursive=True))  # the stored shape really is the contract
 
 
-def test_enrich_flags_emergency_envelope_and_model_anomaly(spark):
-    row = enrich_one(spark, flight(squawk="7700", vertical_rate=-45.0))
+def test_an_emergency_alone_is_no_anomaly(spark):
+    row = enrich_one(spark, flight(squawk="7700"))
     assert row.emergency == "7700 emergency"
-    assert row.anomaly is True
-    # scaled vertical rate -4.5: distance 4.5 from the cruise centroid > threshold 3
-    assert row.anomaly_reasons == [
-        "unusual for its phase (phase model)",
-        "squawk 7700 emergency",
-        "vertical rate outside airliner envelope",
-    ]
-    fast = enrich_one(spark, flight(velocity=400.0))
-    assert "ground speed outside airliner envelope" in fast.anomaly_reasons
+    assert row.anomaly is False and row.anomaly_reasons == []
+
+
+def test_enrich_flags_behaviour_outside_the_envelope_only_when_it_persists(spark):
+    # one report a second outside the envelope: the third in a row is an anomaly, not the first two
+    states = [flight("cccccc", t=T0 + k, vertical_rate=-45.0, lat=50.0 + 0.001 * k) for k in range(4)]
+    states += [flight("dddddd", t=T0 + k, velocity=400.0, lat=40.0 + 0.001 * k) for k in range(2)]
+    rows = {(r.icao24, r.event_time): r for r in enrich(spark, tf.join_latest_weather(
+        flights_frame(spark, states), weather_table(spark, []), GRID, MAX_AGE_MIN)).collect()}
+    assert [rows[("cccccc", T0 + k)].anomaly for k in range(4)] == [False, False, True, True]
+    assert rows[("cccccc", T0 + 2)].anomaly_reasons == ["vertical rate outside airliner envelope"]
+    assert [rows[("cccccc", T0 + k)].envelope_streak for k in range(4)] == [1, 2, 3, 4]
+    assert {rows[("cccccc", T0 + k)].envelope_since for k in range(4)} == {T0}
+    assert [rows[("dddddd", T0 + k)].anomaly for k in range(2)] == [False, False]  # a 1 s blip is noise
 
 
 def test_enrich_ground_and_low_airborne(spark):
@@ -225,7 +237,7 @@ def test_enrich_ground_and_low_airborne(spark):
 def test_newest_per_aircraft_tracks_and_alert_signals(spark):
     table = weather_table(spark, [weather(weather_code=97, precipitation=6.0)])  # 40 + 20 = HIGH
     states = [flight("aaaaaa", t=T0 + s) for s in (0, 10, 29, 31)] + [flight("bbbbbb", t=T0, squawk="7600", lat=-20.0)]
-    enriched = tf.enrich(tf.join_latest_weather(flights_frame(spark, states), table, GRID, MAX_AGE_MIN), CRUISE_MODEL)
+    enriched = enrich(spark, tf.join_latest_weather(flights_frame(spark, states), table, GRID, MAX_AGE_MIN))
 
     newest = {r.icao24: r.event_time for r in tf.newest_per_aircraft(enriched).collect()}
     assert newest == {"aaaaaa": T0 + 31, "bbbbbb": T0}
