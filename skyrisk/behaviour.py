@@ -87,8 +87,9 @@ def assess_track(states: Iterable[Mapping[str, Any]], context: Context | None = 
     out = []
     for s in states:
         violations = envelope_violations(s.get("on_ground"), s.get("velocity"), s.get("vertical_rate"))
-        streak = (context.envelope_streak if context else 0) + 1 if violations else 0
-        since = ((context.envelope_since if context and context.envelope_streak else None) or s["event_time"]) if violations else None
+        running = context is not None and context.envelope_streak > 0
+        streak = (context.envelope_streak if running else 0) + 1 if violations else 0
+        since = (context.envelope_since if running else s["event_time"]) if violations else None
         reasons = list(violations) if violations and persists(streak, since, s["event_time"]) else []
         if is_jump(context, s["event_time"], s["latitude"], s["longitude"]):
             reasons.append(REASON_POSITION_JUMP)

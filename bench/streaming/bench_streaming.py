@@ -56,6 +56,7 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
     from pyspark.sql import functions as F
 
     from skyrisk.contracts import FlightState, WeatherObservation
+    from skyrisk.behaviour import empty_context_table
     from skyrisk.phase import bootstrap_phase_model
     from skyrisk.spark import create_spark_session
     from streaming import transforms as tf
@@ -72,6 +73,7 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
     print(f"{'rows':>8} {'array lookup + enrich':>24} {'range join + window':>22} {'lookup only':>14}")
 
     aircraft = min(20_000, max(sizes))
+    context = empty_context_table(spark)  # every aircraft new: the batch path with no history
     all_records = simulator_records(settings, aircraft, -(-max(sizes) // aircraft) + 1)
     for size in sizes:
         raw = spark.createDataFrame([(k, v.decode()) for k, v in all_records[:size]], "key string, value string").cache()
@@ -80,7 +82,7 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
 
         def chosen():
             joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, settings.weather_max_age_minutes)
-            tf.newest_per_aircraft(tf.enrich(joined, model)).write.format("noop").mode("overwrite").save()
+            tf.newest_per_aircraft(tf.enrich(joined, model, context)).write.format("noop").mode("overwrite").save()
 
         def lookup_only():
             joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, settings.weather_max_age_minutes)

@@ -167,3 +167,36 @@ def test_a_newer_model_is_picked_up_without_restart(spark, job_settings):
         assert job.model.version == "nightly-test"
     finally:
         job.close()
+
+
+def test_stream_and_nightly_batch_agree_on_the_alerts_of_the_same_rows(spark, job_settings, mongo_client):
+    """One anomaly-only aircraft, one emergency-only aircraft, one ordinary one, through the real
+    streaming job and then the real nightly batch over the rows it left in the lake."""
+    from batch import job as batch_job
+    from batch import lake
+
+    settings = job_settings
+    db = mongo_client[settings.mongo_database]
+    day, start = "2025-06-01", 1_748_772_000.0  # 10:00 UTC: a past day, so the whole track is one day
+    diving, squawking, ordinary = "a1b2c3", "a1b2c4", "a1b2c5"
+    states = []
+    for k in range(8):
+        t, lat = start + 10 * k, 45.0 + 0.02 * k
+        dive = -60.0 if 2 <= k <= 6 else 0.0  # five reports over 40 s outside the envelope
+        states.append(flight(diving, t=t, lat=lat, lon=2.0, vertical_rate=dive, squawk="1000"))
+        states.append(flight(squawking, t=t, lat=lat, lon=3.0, squawk="7700"))
+        states.append(flight(ordinary, t=t, lat=lat, lon=4.0, squawk="1000"))
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in states])
+    run_job(spark, settings)
+
+    mine = [diving, squawking, ordinary]
+    stream_episodes = sorted((a["icao24"], a["type"]) for a in db["alerts"].find({"icao24": {"$in": mine}}))
+    assert stream_episodes == [(diving, "ANOMALY"), (squawking, "EMERGENCY")]
+
+    batch_job.consolidate_day(spark, settings, db, day, retrain_model=False)
+    summaries = lake.read_published(spark, settings.lake_url, "summaries", [day]).collect()
+    batch_episodes = sorted(
+        (s.icao24, t) for s in summaries for t, n in s.alert_episodes.items() for _ in range(n) if s.icao24 in mine)
+    assert batch_episodes == stream_episodes
+    stats = db["daily_stats"].find_one({"_id": day})
+    assert stats["alerts_by_type"] == {"HIGH_RISK": 0, "ANOMALY": 1, "EMERGENCY": 1}
