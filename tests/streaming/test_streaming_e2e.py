@@ -3,6 +3,7 @@
 The job runs with ``availableNow`` twice on one checkpoint: the second run must add exactly the
 new states (none lost, no duplicates even though old states are delivered again).
 Aircraft ids are unique per run, so data other tests put on the shared topics doesn't count.
+The watermark test runs the job twice too: what run 1 saw sets the watermark run 2 is judged by.
 """
 
 from __future__ import annotations
@@ -167,3 +168,38 @@ def test_a_newer_model_is_picked_up_without_restart(spark, job_settings):
         assert job.model.version == "nightly-test"
     finally:
         job.close()
+
+
+def lake_keys(spark, settings, icaos) -> list[tuple[str, float]]:
+    """(icao24, event_time) of the lake rows of these aircraft, repeats kept."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(f"{settings.lake_url}/{contracts.LAKE_ENRICHED}").where(F.col("icao24").isin(icaos))
+    return sorted((r.icao24, r.event_time) for r in frame.select("icao24", "event_time").collect())
+
+
+def flights_progress(db) -> list[dict]:
+    return list(db["stream_progress"].find({"query": "flights"}))
+
+
+def test_states_behind_the_watermark_are_counted_as_dropped_late(spark, job_settings, mongo_client):
+    from streaming.transforms import FLIGHT_WATERMARK_S
+
+    settings = job_settings
+    db = mongo_client[settings.mongo_database]
+    prefix = f"{random.randrange(16**3):03x}"
+    icaos = [f"{prefix}{i:03x}" for i in range(3)]
+    now = time.time()
+    current = [flight(icao, t=now, lat=10.0, lon=10.0) for icao in icaos]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in current])
+    run_job(spark, settings)  # the watermark now stands at now - FLIGHT_WATERMARK_S
+    assert sum(p["late_rows_dropped"] for p in flights_progress(db)) == 0
+
+    # a minute beyond the watermark: late; half the delay behind the newest state: on time
+    late = [flight(icao, t=now - FLIGHT_WATERMARK_S - 60 + k, lat=10.0, lon=10.0) for icao in icaos for k in range(2)]
+    on_time = [flight(icao, t=now - FLIGHT_WATERMARK_S / 2, lat=10.0, lon=10.0) for icao in icaos]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in late + on_time])
+    run_job(spark, settings)
+
+    assert lake_keys(spark, settings, icaos) == sorted((s.icao24, s.event_time) for s in current + on_time)
+    assert sum(p["late_rows_dropped"] for p in flights_progress(db)) == len(late)
