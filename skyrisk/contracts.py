@@ -384,6 +384,9 @@ class StreamProgress(BaseModel):
     processed_rows_per_second: float
     batch_duration_ms: int
     watermark: str | None = None
+    # rows the query's stateful operators dropped as older than the watermark (late): they reach
+    # no sink and no dead letter, so this is the only trace of them
+    late_rows_dropped: int = 0
     sink_rows: dict[str, int] = Field(default_factory=dict)
     rejects: dict[str, int] = Field(default_factory=dict)
     kafka_lag: dict[str, int] = Field(default_factory=dict)

@@ -331,10 +331,11 @@ class StreamingJob:
         sink_rows, rejects, step_ms = self.stats.take(progress.name, progress.batchId)
         document = sinks.progress_document(progress, sink_rows, rejects, step_ms)
         log.info(
-            "%s batch %d: %d rows, %.0f rows/s processed, %d ms (%s), watermark %s, sinks %s, rejects %s, lag %s",
+            "%s batch %d: %d rows, %.0f rows/s processed, %d ms (%s), watermark %s, %d late rows dropped, sinks %s, "
+            "rejects %s, lag %s",
             document.query, document.batch_id, document.num_input_rows, document.processed_rows_per_second,
-            document.batch_duration_ms, step_ms, document.watermark, document.sink_rows, document.rejects,
-            document.kafka_lag,
+            document.batch_duration_ms, step_ms, document.watermark, document.late_rows_dropped, document.sink_rows,
+            document.rejects, document.kafka_lag,
         )
         try:
             self.db["stream_progress"].insert_one(document.model_dump())

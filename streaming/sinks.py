@@ -201,6 +201,7 @@ def progress_document(
         processed_rows_per_second=float(progress.processedRowsPerSecond or 0.0),
         batch_duration_ms=int(progress.batchDuration or 0),
         watermark=(progress.eventTime or {}).get("watermark"),
+        late_rows_dropped=sum(op.numRowsDroppedByWatermark for op in progress.stateOperators or []),
         sink_rows=sink_rows,
         rejects=rejects,
         kafka_lag=kafka_lag(progress.sources),

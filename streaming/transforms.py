@@ -31,8 +31,10 @@ from skyrisk.phase import PhaseModel, phase_columns
 from skyrisk.risk import risk_columns
 
 # OpenSky states can arrive up to a poll interval (5-65 s) plus producer delay late; replays
-# and at-least-once redelivery are covered well inside this.
-FLIGHT_WATERMARK = "2 minutes"
+# and at-least-once redelivery are covered well inside this. The one number that sets the delay:
+# the accepted future skew below is derived from it.
+FLIGHT_WATERMARK_S = 120
+FLIGHT_WATERMARK = f"{FLIGHT_WATERMARK_S} seconds"
 CORRUPT = "_corrupt_record"
 
 # Poison guards. The largest contract message (a multi-leg journey, a city named in many languages)
@@ -43,7 +45,10 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 # (Historical replays, e.g. 2022 CSVs, stay valid.)
 EPOCH_FIELDS = ("event_time", "snapshot_time", "last_contact", "observation_time", "fetched_time")
 EARLIEST_EPOCH_S = 946_684_800.0  # 2000-01-01 UTC
-MAX_FUTURE_SKEW_S = 300.0  # producer clocks may run a little ahead; the watermark allows 2 minutes
+# Producer clocks may run a little ahead, but an accepted state at now + skew moves the watermark
+# to now + skew - delay: the skew must stay below the delay or one state makes every real state
+# late. Half the delay leaves real states FLIGHT_WATERMARK_S / 2 of lateness even then.
+MAX_FUTURE_SKEW_S = FLIGHT_WATERMARK_S / 2
 
 TRACK_BUCKET_SECONDS = 30
 

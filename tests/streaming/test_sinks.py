@@ -6,7 +6,7 @@ import json
 import time
 from types import SimpleNamespace
 
-from streaming.sinks import kafka_lag
+from streaming.sinks import kafka_lag, progress_document
 
 
 def source(end, latest):
@@ -25,6 +25,20 @@ def test_lag_ignores_missing_offsets():
     assert kafka_lag([SimpleNamespace(endOffset=None, latestOffset=None)]) == {}
     # a partition the batch has not read yet counts as caught up rather than inventing a number
     assert kafka_lag([source({"t": {}}, {"t": {"0": 5}})]) == {"t": 0}
+
+
+def query_progress(state_operators):
+    """The fields of pyspark's StreamingQueryProgress that progress_document reads."""
+    return SimpleNamespace(name="flights", id="q", batchId=3, numInputRows=10, inputRowsPerSecond=5.0,
+                           processedRowsPerSecond=8.0, batchDuration=1200, eventTime={"watermark": "2026-01-01T00:00:00.000Z"},
+                           sources=[], stateOperators=state_operators)
+
+
+def test_progress_counts_rows_dropped_as_late_over_every_stateful_operator():
+    dropped = [SimpleNamespace(numRowsDroppedByWatermark=4), SimpleNamespace(numRowsDroppedByWatermark=3)]
+    assert progress_document(query_progress(dropped), {}, {}).late_rows_dropped == 7
+    # a query without state (weather, dead letters) drops nothing as late
+    assert progress_document(query_progress([]), {}, {}).late_rows_dropped == 0
 
 
 class FakeCollection:

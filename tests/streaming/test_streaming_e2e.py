@@ -3,10 +3,12 @@
 The job runs with ``availableNow`` twice on one checkpoint: the second run must add exactly the
 new states (none lost, no duplicates even though old states are delivered again).
 Aircraft ids are unique per run, so data other tests put on the shared topics doesn't count.
+The watermark tests run the job twice too: what run 1 saw sets the watermark run 2 is judged by.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 
@@ -200,3 +202,70 @@ def test_stream_and_nightly_batch_agree_on_the_alerts_of_the_same_rows(spark, jo
     assert batch_episodes == stream_episodes
     stats = db["daily_stats"].find_one({"_id": day})
     assert stats["alerts_by_type"] == {"HIGH_RISK": 0, "ANOMALY": 1, "EMERGENCY": 1}
+
+
+def lake_keys(spark, settings, icaos) -> list[tuple[str, float]]:
+    """(icao24, event_time) of the lake rows of these aircraft, repeats kept."""
+    from pyspark.sql import functions as F
+
+    frame = spark.read.parquet(f"{settings.lake_url}/{contracts.LAKE_ENRICHED}").where(F.col("icao24").isin(icaos))
+    return sorted((r.icao24, r.event_time) for r in frame.select("icao24", "event_time").collect())
+
+
+def flights_progress(db) -> list[dict]:
+    return list(db["stream_progress"].find({"query": "flights"}))
+
+
+def test_a_future_state_cannot_make_real_states_late(spark, job_settings, mongo_client):
+    """Issue 12: a state 200 s ahead (inside the old 300 s skew, beyond the 120 s watermark delay).
+
+    Had it been accepted, the watermark would stand at now + 80 s and every real state after it
+    would be dropped as late. A batch's watermark applies from the next batch, so the future state
+    goes in run 1 and real states follow in run 2 on the same checkpoint.
+    """
+    from chaos.scenarios.poison import read_topic
+
+    settings = job_settings
+    db = mongo_client[settings.mongo_database]
+    prefix = f"{random.randrange(16**3):03x}"
+    icaos = [f"{prefix}{i:03x}" for i in range(3)]
+    hijacker = f"{prefix}fff"
+    now = time.time()
+    real = [flight(icao, t=now - 60 + 10 * k, lat=10.0, lon=10.0) for icao in icaos for k in range(7)]  # now-60 ... now
+    first, second = [s for s in real if s.event_time < now - 30], [s for s in real if s.event_time >= now - 30]
+
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in [flight(hijacker, t=now + 200)] + first])
+    run_job(spark, settings)
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in second])
+    run_job(spark, settings)
+
+    assert lake_keys(spark, settings, icaos + [hijacker]) == sorted((s.icao24, s.event_time) for s in real)
+    live = {d["_id"]: d["event_time"] for d in db["flights_live"].find({"_id": {"$in": icaos + [hijacker]}})}
+    assert live == {icao: now for icao in icaos}
+    letters = [json.loads(m.value()) for m in read_topic(settings, contracts.DEAD_LETTER.name)]
+    assert [d["reason"] for d in letters if hijacker in d["raw"]] == ["out_of_range:event_time"]
+    progress = flights_progress(db)
+    assert len(progress) >= 2 and all(p["late_rows_dropped"] == 0 for p in progress)
+
+
+def test_states_behind_the_watermark_are_counted_as_dropped_late(spark, job_settings, mongo_client):
+    from streaming.transforms import FLIGHT_WATERMARK_S
+
+    settings = job_settings
+    db = mongo_client[settings.mongo_database]
+    prefix = f"{random.randrange(16**3):03x}"
+    icaos = [f"{prefix}{i:03x}" for i in range(3)]
+    now = time.time()
+    current = [flight(icao, t=now, lat=10.0, lon=10.0) for icao in icaos]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in current])
+    run_job(spark, settings)  # the watermark now stands at now - FLIGHT_WATERMARK_S
+    assert sum(p["late_rows_dropped"] for p in flights_progress(db)) == 0
+
+    # a minute beyond the watermark: late; half the delay behind the newest state: on time
+    late = [flight(icao, t=now - FLIGHT_WATERMARK_S - 60 + k, lat=10.0, lon=10.0) for icao in icaos for k in range(2)]
+    on_time = [flight(icao, t=now - FLIGHT_WATERMARK_S / 2, lat=10.0, lon=10.0) for icao in icaos]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in late + on_time])
+    run_job(spark, settings)
+
+    assert lake_keys(spark, settings, icaos) == sorted((s.icao24, s.event_time) for s in current + on_time)
+    assert sum(p["late_rows_dropped"] for p in flights_progress(db)) == len(late)

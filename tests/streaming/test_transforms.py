@@ -102,6 +102,17 @@ def test_poison_payloads_are_rejected_with_reason(spark):
     assert letters["too_large"] == huge[: tf.MAX_PAYLOAD_BYTES]  # a dead letter must fit the broker
 
 
+def test_future_skew_stays_below_the_watermark_delay(spark):
+    import time
+
+    # 200 s ahead: inside the old 300 s skew, beyond the 120 s watermark delay (issue 12)
+    assert parse_reasons(spark, [flight(t=time.time() + 200).model_dump_json()]) == ["out_of_range:event_time"]
+    # An accepted state at now + skew moves the watermark to now + skew - delay: with skew >= delay
+    # one such state makes every real state late.
+    assert 0 < tf.MAX_FUTURE_SKEW_S < tf.FLIGHT_WATERMARK_S
+    assert tf.FLIGHT_WATERMARK == f"{tf.FLIGHT_WATERMARK_S} seconds"
+
+
 def test_future_weather_observation_is_rejected(spark):
     import time
 
