@@ -1,0 +1,1 @@
+"""The real-data validation set and `make validate` (see ``python -m validation --help``)."""
