@@ -217,6 +217,9 @@ class StreamingJob:
         self._maybe_reload_model()
         with self.weather_lock:
             weather = self.weather_table
+        # The batch is the micro-batch's RDD: every Spark job over it would run the dedup state
+        # operator again (counting its late drops twice). Materialised once, it runs once.
+        batch = batch.localCheckpoint(eager=True)
         joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.settings.weather_max_age_minutes)
         enriched = tf.enrich(joined.drop("event_ts"), self.model, self.aircraft_context).persist()
         timer = StepTimer()
