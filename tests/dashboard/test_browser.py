@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -94,8 +95,20 @@ def choose(driver, dropdown_id: str, code: str) -> None:
     driver.find_element(By.ID, dropdown_id).click()
     search = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"))[0]
     search.send_keys(code)
-    option = wait(driver, lambda d: d.find_elements(By.XPATH, f"//*[@role='option'][.//input[@value='{code}']]"))
-    option[0].click()
+    option = f"//*[@role='option'][.//input[@value='{code}']]"
+
+    def click_option(d) -> bool:
+        # The list re-renders while the typed filter applies: an option found a moment ago can be
+        # gone by the click (CI failed on it once), so find and click are retried together.
+        try:
+            found = d.find_elements(By.XPATH, option)
+            if found:
+                found[0].click()
+            return bool(found)
+        except StaleElementReferenceException:
+            return False
+
+    wait(driver, click_option)
     wait(driver, lambda d: f"({code})" in text_of(d, dropdown_id))
 
 
