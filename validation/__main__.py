@@ -128,10 +128,15 @@ def run_pipeline(settings: Any, replay: Path, speed: float, logs: Path, echo=pri
         producer = PlatformProcess(settings, "producers", ["producers", "opensky", "replay", str(replay), "--speed", str(speed)],
                                    logs / "producers.log", echo=echo)
         producer.start()
+        shown = started
         while producer.returncode() is None:
             if time.monotonic() - started > timeout_s:
                 producer.stop()
                 raise TimeoutError("the replay did not finish in time")
+            if time.monotonic() - shown >= 30.0:  # long work shows its progress
+                shown = time.monotonic()
+                echo(f"[validate] {shown - started:.0f} s: {_topic_end(settings):,} states replayed, "
+                     f"{_flights_offsets(job):,} through the stream")
             time.sleep(2.0)
         if producer.returncode() != 0:
             raise RuntimeError(f"the producer failed (exit {producer.returncode()}): {producer.last_run_log()[-2000:]}")
