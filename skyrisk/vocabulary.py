@@ -30,6 +30,7 @@ PHASES: tuple[str, ...] = typing.get_args(Phase)
 
 # --- emergencies ---------------------------------------------------------------------------------
 EMERGENCY_SQUAWKS: dict[str, str] = {"7500": "7500 hijack", "7600": "7600 radio failure", "7700": "7700 emergency"}
+SQUAWK_HIJACK, SQUAWK_RADIO_FAILURE, SQUAWK_EMERGENCY = EMERGENCY_SQUAWKS
 
 # --- the airliner envelope (SI units) --------------------------------------------------------------
 # Beyond these a state vector is wrong or the aircraft is in trouble. On real traffic (the

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from skyrisk.vocabulary import ANOMALY
 from validation import dataset, figures, inject
 
 COLLECTION = "collections/quickstart"
@@ -63,7 +64,7 @@ def build(cache_dir: Path, plan: Plan, echo=print) -> tuple[Path, list[inject.In
     start, end = rows[0]["time"], rows[-1]["time"] + 1
     copies, manifest = inject.inject(inject.by_aircraft(rows), plan.per_kind)
     zero_g = zero_g_rows(dataset.read_sample(wheel, ZERO_G), start + 600, start, end)
-    manifest.append(inject.Injection(ZERO_G_ICAO24, "38cf9b", "real_zero_gravity", start + 600, zero_g[-1]["time"], "ANOMALY"))
+    manifest.append(inject.Injection(ZERO_G_ICAO24, "38cf9b", "real_zero_gravity", start + 600, zero_g[-1]["time"], ANOMALY))
     everything = sorted(rows + copies + zero_g, key=lambda r: (r["time"], r["icao24"]))
     work = cache_dir / "validation" / f"work-{plan.name}"
     replay = work / "opensky"

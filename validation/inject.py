@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from skyrisk.vocabulary import ANOMALY, EMERGENCY
+from skyrisk.vocabulary import ANOMALY, EMERGENCY, SQUAWK_EMERGENCY
 
 INJECTION_S = 60.0  # how long a fault lasts (a jump is one instant)
 BEFORE_S, AFTER_S = 300.0, 180.0  # the copy keeps this much of the real track around the fault
@@ -79,7 +79,7 @@ def _fault(kind: str, row: dict[str, Any], start: float, climb: float) -> dict[s
     elif kind == "position_jump" and row["time"] >= start:
         row["latitude"] += JUMP_KM / KM_PER_DEG_LAT  # teleported north, and the track goes on from there
     elif kind == "squawk_7700" and during:
-        row["squawk"] = "7700"
+        row["squawk"] = SQUAWK_EMERGENCY
     return row
 
 
