@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -455,13 +456,25 @@ class StreamingJob:
         shutil.rmtree(self.weather_checkpoint, ignore_errors=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from skyrisk.services import unreachable_service
     from skyrisk.settings import load_settings
     from skyrisk.spark import create_spark_session
 
+    argparse.ArgumentParser(
+        prog="python -m streaming",
+        description="The streaming job: flight states, weather and reference data from Kafka to MongoDB and the "
+                    "Parquet lake, until Ctrl-C or SIGTERM. Configured by SKYRISK_* settings (see README).",
+    ).parse_args(argv)
+    settings = load_settings()
+    down = unreachable_service(settings)
+    if down:
+        print(down, file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one INFO line per callback otherwise
-    settings = load_settings()
     spark = create_spark_session(settings, "skyrisk-streaming")
     stop = threading.Event()
 

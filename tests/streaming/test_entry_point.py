@@ -1,0 +1,43 @@
+"""`python -m streaming` as a user meets it: --help prints help, services down is one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.ports import free_port
+from skyrisk.services import unreachable_service
+from skyrisk.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "streaming", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_help_prints_usage_and_starts_nothing():
+    result = run("--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: python -m streaming")
+    assert "SparkSession" not in result.stderr and "Spark" not in result.stderr
+
+
+def test_with_the_services_down_it_says_so_in_one_line(tmp_path):
+    closed = free_port()  # nothing listens on it
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
+           "SKYRISK_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed}"}
+    result = run(env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: Kafka is not reachable at 127.0.0.1:{closed}; "
+                     "start the services with `make up` (or run everything with `make run`)"]
+
+
+def test_unreachable_service_names_the_first_needed_one_that_is_down():
+    closed = free_port()
+    settings = Settings(s3_endpoint=f"http://127.0.0.1:{closed}", _env_file=None)
+    message = unreachable_service(settings, ["MinIO (S3)"])
+    assert message is not None and message.startswith(f"error: MinIO (S3) is not reachable at 127.0.0.1:{closed};")
