@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+BATCH_SERVICES = ("MinIO (S3)", "MongoDB (FerretDB)")  # the lake and the run log; no broker
+
+
 def requested_days(args: argparse.Namespace, today: date) -> list[str]:
     from batch.job import days_between
 
@@ -44,10 +47,14 @@ def requested_days(args: argparse.Namespace, today: date) -> list[str]:
 
 def consolidate(args: argparse.Namespace) -> int:
     from batch.job import mongo_database
+    from skyrisk.services import unreachable_service
     from skyrisk.settings import load_settings
     from skyrisk.spark import create_spark_session
 
     settings = load_settings()
+    if down := unreachable_service(settings, BATCH_SERVICES):
+        print(down, file=sys.stderr)
+        return 2
     days = requested_days(args, datetime.now(timezone.utc).date())
     spark = create_spark_session(settings, "skyrisk-batch")
     try:
@@ -80,10 +87,14 @@ def schedule() -> int:
     from batch import job
     from batch.scheduler import Scheduler, SystemClock, parse_hhmm
     from batch.store import MongoRunLog
+    from skyrisk.services import unreachable_service
     from skyrisk.settings import load_settings
     from skyrisk.spark import create_spark_session
 
     settings = load_settings()
+    if down := unreachable_service(settings, BATCH_SERVICES):
+        print(down, file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -34,3 +34,23 @@ def test_contradictory_or_malformed_arguments_are_refused(argv, capsys):
         parse_args(argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["consolidate", "--date", "2026-01-01"], ["schedule"]])
+def test_with_the_lake_down_each_command_says_so_in_one_line(argv, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from infra.ports import free_port
+
+    repo = Path(__file__).resolve().parents[2]
+    closed = free_port()  # nothing listens on it
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo),
+           "SKYRISK_S3_ENDPOINT": f"http://127.0.0.1:{closed}"}
+    result = subprocess.run([sys.executable, "-m", "batch", *argv], cwd=repo, capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: MinIO (S3) is not reachable at 127.0.0.1:{closed}; "
+        "start the services with `make up` (or run everything with `make run`)"]
