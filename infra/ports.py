@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import psutil
 
-from skyrisk.services import is_listening  # noqa: F401 - one probe, re-exported for infra
-
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -23,10 +23,11 @@ from pathlib import Path
 
 import psutil
 
-from infra.ports import free_port, is_listening, port_holder, port_is_free
+from infra.ports import free_port, port_holder, port_is_free
 from infra.setup import binary
 from skyrisk import contracts
 from skyrisk.s3 import s3_client
+from skyrisk.services import is_listening
 from skyrisk.settings import Settings, load_settings
 
 Echo = Callable[[str], None]

@@ -33,7 +33,7 @@ from dashboard.data import DashboardData
 from dashboard.live import PHASES, RISK_CATEGORIES, WORLD, Viewport, parse_filters
 from dashboard.pages.live_map import map_update
 from bench.producers.bench_simulator import broker as throwaway_stack
-from infra.ports import is_listening
+from skyrisk.services import is_listening
 from skyrisk.settings import Settings, load_settings
 
 TARGET_P95_MS = 300.0

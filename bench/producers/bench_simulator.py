@@ -17,10 +17,10 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-from infra.ports import is_listening
 from producers.output import KafkaOutput
 from producers.simulator import TrafficSimulator
 from skyrisk.contracts import FLIGHT_STATES
+from skyrisk.services import is_listening
 from skyrisk.settings import Settings, load_settings
 
 START = 1_795_255_200.0

@@ -16,7 +16,8 @@ import pytest
 from dashboard.app import create_app
 from dashboard.data import DashboardData
 from dashboard.live import PHASES, RISK_CATEGORIES
-from infra.ports import free_port, is_listening
+from infra.ports import free_port
+from skyrisk.services import is_listening
 from tests.dashboard import seed
 from tests.dashboard.test_callbacks import EUROPE, call, counter
 from tests.sockets import child_environment, exposed, listening, stop, wait_for
