@@ -290,9 +290,10 @@ class DashboardData:
         from pyarrow import fs
 
         host, port = self.settings.s3_host_port
+        # The dashboard only reads the lake: its own MinIO user, whose only policy is read-only.
         return fs.S3FileSystem(
-            access_key=self.settings.s3_access_key,
-            secret_key=self.settings.s3_secret_key.get_secret_value(),
+            access_key=self.settings.dashboard_s3_access_key,
+            secret_key=self.settings.dashboard_s3_secret_key.get_secret_value(),
             endpoint_override=f"{host}:{port}",
             scheme=self.settings.s3_endpoint.split("://")[0] if "://" in self.settings.s3_endpoint else "http",
             region=self.settings.s3_region,

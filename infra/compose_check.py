@@ -6,7 +6,8 @@ bound to 127.0.0.1; dependencies name real services with the health check or one
 behaviour their condition needs; every Kafka client points at the broker's internal listener.
 Security: every credential is a required variable from .env, a guard that refuses the .env.example
 placeholders runs before every other service, the dashboard connects to MongoDB as a user with the
-`read` role only (created by the mongo init script), the writers as a readWrite user.
+`read` role only (created by the mongo init script), the writers as a readWrite user, and the
+dashboard reads the lake as the read-only MinIO user the bootstrap creates, never with the root keys.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def compose_problems(doc: dict[str, Any]) -> list[str]:
         "CONTROL_CENTER_BOOTSTRAP_SERVERS"
     ):
         problems.append("control-center: no CONTROL_CENTER_BOOTSTRAP_SERVERS")
-    return problems + credential_problems(doc) + database_user_problems(doc)
+    return problems + credential_problems(doc) + database_user_problems(doc) + lake_user_problems(doc)
 
 
 # --- credentials -----------------------------------------------------------------------------------
@@ -177,6 +178,38 @@ def credential_problems(doc: dict[str, Any]) -> list[str]:
     for name in services:
         if name != GUARD and not _reaches(services, name, GUARD):
             problems.append(f"{name}: can start before {GUARD} has passed")
+    return problems
+
+
+# --- MinIO users ------------------------------------------------------------------------------------
+ROOT_S3 = ("SKYRISK_S3_ACCESS_KEY", "SKYRISK_S3_SECRET_KEY")
+READER_S3 = ("SKYRISK_DASHBOARD_S3_ACCESS_KEY", "SKYRISK_DASHBOARD_S3_SECRET_KEY")
+BOOTSTRAP_COMMAND = ["python", "-m", "infra", "bootstrap"]
+
+
+def lake_user_problems(doc: dict[str, Any]) -> list[str]:
+    """The dashboard reads the lake as the read-only MinIO user the bootstrap creates, never as root."""
+    services: dict[str, dict[str, Any]] = doc.get("services") or {}
+    problems = []
+    dashboard = (services.get("dashboard") or {}).get("environment") or {}
+    for text in _strings(dashboard):
+        for variable, _ in VARIABLE.findall(text):
+            if variable in ROOT_S3 or variable.startswith("MINIO_ROOT"):
+                problems.append(f"dashboard: gets {variable}, MinIO's root credential")
+    for key in ROOT_S3:
+        if key in dashboard:
+            problems.append(f"dashboard: sets {key}; it reads the lake with {READER_S3[0]} only")
+    for key in READER_S3:
+        if not str(dashboard.get(key, "")).startswith(f"${{{key}:?"):
+            problems.append(f"dashboard: {key} is not its read-only user's ${{{key}}}")
+    bootstraps = [name for name, service in services.items() if service.get("command") == BOOTSTRAP_COMMAND]
+    if not bootstraps:
+        problems.append("no service runs `python -m infra bootstrap`, which creates the dashboard's MinIO user")
+    for name in bootstraps:
+        environment = services[name].get("environment") or {}
+        for key in (*ROOT_S3, *READER_S3):
+            if not str(environment.get(key, "")).startswith(f"${{{key}:?"):
+                problems.append(f"{name}: needs {key} to create the dashboard's read-only MinIO user")
     return problems
 
 

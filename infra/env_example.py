@@ -27,15 +27,18 @@ COMPOSE_PLACEHOLDERS = {
     "MONGO_READER_USER": "change-me-reader",  # role `read` only: the dashboard
     "MONGO_READER_PASSWORD": "change-me",
 }
-COMPOSE_SETTINGS = ("s3_access_key", "s3_secret_key")  # MinIO's root user/password in compose
+COMPOSE_SETTINGS = ("s3_access_key", "s3_secret_key",  # MinIO's root user/password in compose
+                    "dashboard_s3_access_key", "dashboard_s3_secret_key")  # the dashboard's read-only user
 
 
 def compose_section() -> str:
     lines = ["", "# --- docker-compose only (required there; compose refuses to start without them, and with",
              "# these placeholders) ------------------------------------------------------------------------"]
     lines += [f"# {name}={placeholder}" for name, placeholder in COMPOSE_PLACEHOLDERS.items()]
-    names = " / ".join(f"{ENV_PREFIX}{n.upper()}" for n in COMPOSE_SETTINGS)
-    lines.append(f"# {names} above are also MinIO's root credentials; set your own.")
+    root, reader = (" / ".join(f"{ENV_PREFIX}{n.upper()}" for n in pair)
+                    for pair in (COMPOSE_SETTINGS[:2], COMPOSE_SETTINGS[2:]))
+    lines.append(f"# {root} above are also MinIO's root credentials; set your own.")
+    lines.append(f"# {reader} above: the dashboard's read-only MinIO user (created by `init`); set your own.")
     return "\n".join(lines) + "\n"
 
 

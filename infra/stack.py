@@ -332,6 +332,7 @@ def _terminate(process: psutil.Process, timeout: float = 30.0) -> None:
 def bootstrap(settings: Settings, echo: Echo = _print) -> None:
     create_topics(settings, echo)
     create_bucket(settings, echo)
+    create_lake_reader(settings, echo)
     create_collections(settings, echo)
 
 
@@ -364,6 +365,58 @@ def create_bucket(settings: Settings, echo: Echo) -> None:
         return
     client.make_bucket(settings.lake_bucket)
     echo(f"  bucket    s3://{settings.lake_bucket} created")
+
+
+LAKE_READ_POLICY = "skyrisk-lake-read"
+
+
+def lake_read_policy(bucket: str) -> dict:
+    """List the lake bucket and read its objects; nothing else (no put, delete, bucket changes)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+             "Resource": [f"arn:aws:s3:::{bucket}"]},
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+        ],
+    }
+
+
+def create_lake_reader(settings: Settings, echo: Echo) -> None:
+    """The dashboard's MinIO user: the read-only policy on the lake, and that policy only.
+
+    Idempotent through MinIO's admin API (as the root user): the policy is (re)written, the user
+    (re)created with the configured secret (so a changed secret takes effect), and its policies set
+    to exactly this one.
+    """
+    from minio import MinioAdmin
+    from minio.credentials import StaticProvider
+    from minio.error import MinioAdminException
+    from urllib3 import PoolManager, Retry, Timeout
+
+    user, secret = settings.dashboard_s3_access_key, settings.dashboard_s3_secret_key.get_secret_value()
+    if user == settings.s3_access_key:
+        raise StackError("SKYRISK_DASHBOARD_S3_ACCESS_KEY must differ from SKYRISK_S3_ACCESS_KEY (MinIO's root user): "
+                         "the dashboard gets its own read-only user")
+    if len(user) < 3 or len(secret) < 8:
+        raise StackError("SKYRISK_DASHBOARD_S3_ACCESS_KEY needs at least 3 characters and "
+                         "SKYRISK_DASHBOARD_S3_SECRET_KEY at least 8 (MinIO's minimum)")
+    host, port = settings.s3_host_port
+    admin = MinioAdmin(
+        endpoint=f"{host}:{port}",
+        credentials=StaticProvider(settings.s3_access_key, settings.s3_secret_key.get_secret_value()),
+        region=settings.s3_region,
+        secure=settings.s3_endpoint.startswith("https"),
+        http_client=PoolManager(timeout=Timeout(connect=5, read=30), retries=Retry(total=3, backoff_factor=0.5)),
+    )
+    try:
+        admin.policy_add(LAKE_READ_POLICY, policy=lake_read_policy(settings.lake_bucket))
+        admin.user_add(user, secret)
+        admin.policy_set(LAKE_READ_POLICY, user=user)
+    except MinioAdminException as error:
+        # The message is MinIO's answer (code and text), never the credentials.
+        raise StackError(f"creating the dashboard's read-only MinIO user failed: {error}") from None
+    echo(f"  minio     user {user}: read-only on s3://{settings.lake_bucket} (policy {LAKE_READ_POLICY}; the dashboard's)")
 
 
 def index_ferretdb_id_lookups(settings: Settings, database: str) -> int:

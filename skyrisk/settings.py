@@ -133,6 +133,15 @@ class Settings(BaseSettings):
     dashboard_mongo_uri: SecretStr | None = Field(
         None, description="MongoDB connection string of the dashboard (a user with the read role); default SKYRISK_MONGO_URI."
     )
+    dashboard_s3_access_key: str = Field(
+        "skyrisk-dashboard", description="S3 access key of the dashboard: a read-only MinIO user on the lake, created by `make up`."
+    )
+    dashboard_s3_secret_key: SecretStr = Field(
+        SecretStr("skyrisk-dashboard-local-secret"), description="S3 secret key of the dashboard's read-only user."
+    )
+    dashboard_allowed_hosts: str = Field(
+        "", description="Extra Host names the dashboard answers (comma-separated); localhost, 127.0.0.1, ::1 and its bind address always."
+    )
 
     @field_validator("bbox", mode="before")
     @classmethod

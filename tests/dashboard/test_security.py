@@ -171,3 +171,76 @@ def test_history_and_streams_with_payloads_query_nothing(client, payload):
                             [("browse-topic", "value", payload), ("browse-count", "value", payload),
                              ("browse-refresh", "n_clicks", 1)], "browse-topic.value")
     assert status == 200 and "Unknown topic." in text_of(response)
+
+
+# --- its own, read-only identity on the lake (MinIO) --------------------------------------------------
+def _minio(settings, access_key: str, secret_key: str):
+    from minio import Minio
+
+    host, port = settings.s3_host_port
+    return Minio(f"{host}:{port}", access_key=access_key, secret_key=secret_key, secure=False,
+                 region=settings.s3_region)
+
+
+def _denied(operation) -> str:
+    from minio.error import S3Error
+
+    try:
+        operation()
+    except S3Error as error:
+        return error.code
+    return "ALLOWED"
+
+
+def test_the_dashboard_s3_identity_reads_the_lake_but_cannot_write_or_delete(stack):
+    import io
+
+    root = _minio(stack, stack.s3_access_key, stack.s3_secret_key.get_secret_value())
+    reader = _minio(stack, stack.dashboard_s3_access_key, stack.dashboard_s3_secret_key.get_secret_value())
+    bucket, name = stack.lake_bucket, "security/dashboard-identity/probe.json"
+    root.put_object(bucket, name, io.BytesIO(b'{"probe": 1}'), 12)
+    try:
+        assert stack.dashboard_s3_access_key != stack.s3_access_key
+        assert name in [o.object_name for o in reader.list_objects(bucket, prefix="security/", recursive=True)]
+        assert reader.get_object(bucket, name).read() == b'{"probe": 1}'
+        assert reader.stat_object(bucket, name).size == 12
+        assert _denied(lambda: reader.put_object(bucket, "security/written.json", io.BytesIO(b"{}"), 2)) == "AccessDenied"
+        assert _denied(lambda: reader.put_object(bucket, name, io.BytesIO(b"{}"), 2)) == "AccessDenied"  # overwrite
+        assert _denied(lambda: reader.remove_object(bucket, name)) == "AccessDenied"
+        assert _denied(lambda: reader.make_bucket("dashboard-made-this")) == "AccessDenied"
+        assert _denied(lambda: reader.remove_bucket(bucket)) == "AccessDenied"
+        assert root.get_object(bucket, name).read() == b'{"probe": 1}'  # still there, unchanged
+        assert not root.bucket_exists("dashboard-made-this")
+    finally:
+        root.remove_object(bucket, name)
+
+
+def test_bootstrap_again_keeps_the_dashboard_identity_read_only(stack):
+    from infra import stack as stack_manager
+
+    messages: list[str] = []
+    stack_manager.bootstrap(stack, echo=messages.append)
+    assert any(stack.dashboard_s3_access_key in m and "read-only" in m for m in messages), messages
+    reader = _minio(stack, stack.dashboard_s3_access_key, stack.dashboard_s3_secret_key.get_secret_value())
+    assert reader.bucket_exists(stack.lake_bucket)
+    assert _denied(lambda: reader.remove_bucket(stack.lake_bucket)) == "AccessDenied"
+
+
+def test_the_dashboard_reads_the_lake_with_its_own_identity(seeded_stack):
+    """Root keys that work nowhere: the History page's lake reads still work, so they use the dashboard's."""
+    import io
+
+    from batch.lake import MANIFESTS
+
+    root = _minio(seeded_stack, seeded_stack.s3_access_key, seeded_stack.s3_secret_key.get_secret_value())
+    name = f"{MANIFESTS}/date=1999-12-31.json"
+    root.put_object(seeded_stack.lake_bucket, name, io.BytesIO(b'{"tables": {}}'), 14)
+    try:
+        no_root = seeded_stack.model_copy(update={"s3_access_key": "nobody",
+                                                  "s3_secret_key": type(seeded_stack.s3_secret_key)("wrong-secret")})
+        assert "1999-12-31" in DashboardData(no_root).published_days()
+        no_reader = seeded_stack.model_copy(update={"dashboard_s3_access_key": "nobody"})
+        with pytest.raises(OSError):
+            DashboardData(no_reader).published_days()
+    finally:
+        root.remove_object(seeded_stack.lake_bucket, name)

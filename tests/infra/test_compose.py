@@ -175,3 +175,32 @@ def test_a_dashboard_with_write_rights_is_caught(compose, tmp_path):
     (tmp_path / script).parent.mkdir(parents=True)
     (tmp_path / script).write_text((REPO / script).read_text().replace('role: "read"', 'role: "readWrite"'))
     assert any("must get the read role only" in p for p in database_user_problems(compose, repo=tmp_path))
+
+
+# --- the dashboard's read-only MinIO user -------------------------------------------------------------
+def test_the_dashboard_reads_the_lake_as_its_read_only_minio_user(compose):
+    environment = compose["services"]["dashboard"]["environment"]
+    for key in ("SKYRISK_DASHBOARD_S3_ACCESS_KEY", "SKYRISK_DASHBOARD_S3_SECRET_KEY"):
+        assert environment[key].startswith(f"${{{key}:?"), key
+    assert "SKYRISK_S3_ACCESS_KEY" not in environment and "SKYRISK_S3_SECRET_KEY" not in environment
+    assert "SKYRISK_S3_ACCESS_KEY" not in str(environment) and "SKYRISK_S3_SECRET_KEY" not in str(environment)
+    init = compose["services"]["init"]
+    assert init["command"] == ["python", "-m", "infra", "bootstrap"]  # creates the user (infra.stack.create_lake_reader)
+    for key in ("SKYRISK_S3_ACCESS_KEY", "SKYRISK_S3_SECRET_KEY", "SKYRISK_DASHBOARD_S3_ACCESS_KEY",
+                "SKYRISK_DASHBOARD_S3_SECRET_KEY"):
+        assert init["environment"][key].startswith(f"${{{key}:?"), key
+    assert {"SKYRISK_DASHBOARD_S3_ACCESS_KEY", "SKYRISK_DASHBOARD_S3_SECRET_KEY"} <= set(compose_credentials())
+
+
+def test_a_dashboard_with_the_minio_root_keys_is_caught(compose):
+    root = copy.deepcopy(compose)
+    root["services"]["dashboard"]["environment"]["SKYRISK_S3_SECRET_KEY"] = "${SKYRISK_S3_SECRET_KEY:?set it}"
+    problems = compose_problems(root)
+    assert any("dashboard: gets SKYRISK_S3_SECRET_KEY, MinIO's root credential" in p for p in problems)
+    assert any("dashboard: sets SKYRISK_S3_SECRET_KEY" in p for p in problems)
+    swapped = copy.deepcopy(compose)
+    swapped["services"]["dashboard"]["environment"]["SKYRISK_DASHBOARD_S3_ACCESS_KEY"] = "${SKYRISK_S3_ACCESS_KEY:?x}"
+    assert any("SKYRISK_DASHBOARD_S3_ACCESS_KEY is not its read-only user's" in p for p in compose_problems(swapped))
+    no_user = copy.deepcopy(compose)
+    del no_user["services"]["init"]["environment"]["SKYRISK_DASHBOARD_S3_SECRET_KEY"]
+    assert any(p.startswith("init: needs SKYRISK_DASHBOARD_S3_SECRET_KEY") for p in compose_problems(no_user))
