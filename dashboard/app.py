@@ -10,6 +10,7 @@ from flask import Response
 
 from dashboard.basemap import COUNTRIES_URL, countries_geojson
 from dashboard.data import DashboardData
+from dashboard.hosts import HostGuard, allowed_hosts
 from dashboard.pages import alerts, history, live_map, pipeline, route_search, streams
 from skyrisk.settings import Settings
 
@@ -34,6 +35,8 @@ def create_app(settings: Settings, data: DashboardData | None = None) -> Dash:
         serve_locally=True,  # no CDN: everything comes from this server
         suppress_callback_exceptions=True,
     )
+    # Before Flask and Dash: a request for any other host name is refused (DNS rebinding).
+    app.server.wsgi_app = HostGuard(app.server.wsgi_app, allowed_hosts(settings))
     app.server.add_url_rule(COUNTRIES_URL, "countries", lambda: Response(countries_geojson(),
                                                                            mimetype="application/geo+json"))
     for page in PAGES:

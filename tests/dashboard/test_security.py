@@ -244,3 +244,72 @@ def test_the_dashboard_reads_the_lake_with_its_own_identity(seeded_stack):
             DashboardData(no_reader).published_days()
     finally:
         root.remove_object(seeded_stack.lake_bucket, name)
+
+
+# --- Host header (DNS rebinding) ---------------------------------------------------------------------
+def http_get(port: int, path: str = "/", host: str | None = "localhost", method: str = "GET",
+             body: bytes | None = None) -> tuple[int, str]:
+    """One real HTTP request to the server on 127.0.0.1:port with exactly this Host header (None: no Host)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        if host is not None:
+            connection.putheader("Host", host)
+        if body is not None:
+            connection.putheader("Content-Type", "application/json")
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:{port}", "LOCALHOST:{port}", "127.0.0.1", "127.0.0.1:{port}",
+                                  "[::1]:{port}", "localhost.:{port}"])
+def test_the_dashboard_answers_its_loopback_names(dashboard_url, host):
+    port = port_of(dashboard_url)
+    status, body = http_get(port, "/", host.format(port=port))
+    assert status == 200 and "skyrisk" in body
+
+
+@pytest.mark.parametrize("host", ["attacker.example", "attacker.example:{port}", "127.0.0.1.attacker.example",
+                                  "localhost.attacker.example:{port}", "10.0.0.7:{port}", "", "localhost:{port}@evil"])
+def test_other_host_names_get_400_on_every_path(dashboard_url, host):
+    """A DNS-rebinding page's requests carry its own name: page, assets, layout and callbacks all refuse it."""
+    port = port_of(dashboard_url)
+    header = host.format(port=port)
+    for method, path, body in (("GET", "/", None), ("GET", "/streams", None), ("GET", "/_dash-layout", None),
+                               ("GET", "/assets/style.css", None), ("GET", "/_favicon.ico", None),
+                               ("POST", "/_dash-update-component", b"{}")):
+        status, text = http_get(port, path, header, method, body)
+        assert status == 400, (method, path, status)
+        assert text.startswith("Bad Request: unknown host") and len(text) < 200, text
+        assert header not in text or not header  # the refused name is not echoed back
+
+
+def test_a_request_without_host_header_is_refused(dashboard_url):
+    assert http_get(port_of(dashboard_url), "/", None)[0] == 400
+
+
+def test_extra_host_names_come_from_the_setting(stack, tmp_path):
+    """``python -m dashboard`` with SKYRISK_DASHBOARD_ALLOWED_HOSTS: those names, the loopback ones, nothing else."""
+    port = free_port()
+    env = child_environment(stack, SKYRISK_DASHBOARD_ALLOWED_HOSTS="skyrisk.internal, Ops-Screen")
+    process = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port)], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: is_listening("127.0.0.1", port), 60, "dashboard", process)
+        assert http_get(port, "/", f"skyrisk.internal:{port}")[0] == 200
+        assert http_get(port, "/", "ops-screen")[0] == 200
+        assert http_get(port, "/", f"127.0.0.1:{port}")[0] == 200
+        assert http_get(port, "/", f"localhost:{port}")[0] == 200
+        assert http_get(port, "/", f"other.internal:{port}")[0] == 400
+    finally:
+        stop(process)
