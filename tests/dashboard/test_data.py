@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from batch.lake import MANIFESTS
+from dashboard.data import DashboardData
 from dashboard.pages.route_search import search
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS
 from tests.dashboard import seed
@@ -84,7 +85,10 @@ def test_replay_reads_the_published_day_from_the_lake(data, seeded_stack):
     day, run = "2026-11-19", "20261120T023000-abcdef12"
     flight_id = "3c6444-20261119T080000"
     bucket = seeded_stack.lake_bucket
-    s3 = data._s3()
+    # Written as the platform's writer (root keys): the dashboard's own identity may only read.
+    s3 = DashboardData(seeded_stack.model_copy(update={
+        "dashboard_s3_access_key": seeded_stack.s3_access_key,
+        "dashboard_s3_secret_key": seeded_stack.s3_secret_key}))._s3()
     positions = pa.table({"flight_id": [flight_id] * 3 + ["other-20261119T080000"],
                           "icao24": ["3c6444"] * 4, "callsign": ["DLH400"] * 4,
                           "event_time": [30.0, 10.0, 20.0, 40.0], "latitude": [50.0, 49.0, 49.5, 10.0],
