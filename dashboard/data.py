@@ -92,7 +92,8 @@ class KafkaRecord:
     offset: int
     timestamp_ms: int
     key: str | None
-    value: str  # pretty-printed JSON when the payload is JSON
+    value: str  # pretty-printed JSON when the payload is JSON (see shown_payload)
+    note: str | None = None  # why the value is cut or not formatted, for the reader
 
 
 class DashboardData:
@@ -275,9 +276,9 @@ class DashboardData:
                     if message.error().code() == KafkaError._PARTITION_EOF:
                         ends.pop(message.partition(), None)
                     continue
+                value, note = shown_payload(message.value())
                 records.append(KafkaRecord(message.partition(), message.offset(), message.timestamp()[1],
-                                           message.key().decode("utf-8", "replace") if message.key() else None,
-                                           pretty_payload(message.value())))
+                                           shown_key(message.key()), value, note))
                 if message.offset() >= ends.get(message.partition(), 0) - 1:
                     ends.pop(message.partition(), None)
             records.sort(key=lambda r: (r.timestamp_ms, r.offset), reverse=True)
@@ -359,11 +360,66 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def pretty_payload(value: bytes | None) -> str:
+# The message browser shows any bytes someone put on a topic. Python's json recursion ends near
+# 1,000 levels (RecursionError), so deeper JSON is shown as received, unformatted; and one pane
+# shows at most MAX_SHOWN_CHARS of a value (a Kafka message may be 1 MB).
+MAX_PRETTY_DEPTH = 100
+MAX_SHOWN_CHARS = 64 * 1024
+MAX_KEY_CHARS = 200
+
+
+def nesting_depth(text: str, stop_above: int = MAX_PRETTY_DEPTH) -> int:
+    """How deep the arrays/objects of a JSON text nest (brackets inside strings do not count);
+    stops counting once the depth passes ``stop_above``."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_above:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def shown_payload(value: bytes | None) -> tuple[str, str | None]:
+    """The text the message browser shows for a payload, and a note when it is not the whole
+    pretty-printed value (nested too deep to format, or cut)."""
     if value is None:
-        return "(null)"
+        return "(null)", None
     text = value.decode("utf-8", "replace")
-    try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
+    notes = []
+    if nesting_depth(text) > MAX_PRETTY_DEPTH:
+        notes.append(f"nested deeper than {MAX_PRETTY_DEPTH} levels: shown as received, not formatted")
+    else:
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON: the text as it is
+            pass
+    if len(text) > MAX_SHOWN_CHARS:
+        notes.append(f"cut to the first {MAX_SHOWN_CHARS:,} of {len(text):,} characters")
+        text = text[:MAX_SHOWN_CHARS]
+    return text, "; ".join(notes) or None
+
+
+def pretty_payload(value: bytes | None) -> str:
+    return shown_payload(value)[0]
+
+
+def shown_key(key: bytes | None) -> str | None:
+    if not key:
+        return None
+    text = key.decode("utf-8", "replace")
+    return text if len(text) <= MAX_KEY_CHARS else text[:MAX_KEY_CHARS] + f"… ({len(text):,} characters)"

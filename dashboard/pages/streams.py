@@ -36,7 +36,10 @@ def lag_rows(progress: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]
 def record_view(record: KafkaRecord) -> html.Details:
     summary = (f"partition {record.partition} · offset {record.offset} · {utc(record.timestamp_ms / 1000)} UTC"
                f" · key {record.key!s}")
-    return html.Details([html.Summary(summary), html.Pre(record.value)], open=False, className="record")
+    note = [html.Span(f" · {record.note}", className="record-note")] if record.note else []
+    # A value shown as received may be one very long line: wrapped, in the pane's scroll area.
+    body = html.Pre(record.value, className="record-raw" if record.note else None)
+    return html.Details([html.Summary([summary, *note]), body], open=False, className="record")
 
 
 def layout(**_query: Any) -> html.Div:

@@ -11,7 +11,7 @@ from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from skyrisk.contracts import TOPICS
+from skyrisk.contracts import DEAD_LETTER, TOPICS
 from tests.dashboard import seed
 from tests.dashboard.conftest import SCREENSHOTS
 
@@ -134,6 +134,44 @@ def test_streams_page_lists_the_topics(browser, dashboard_url):
     browser.get(f"{dashboard_url}/streams")
     wait(browser, lambda d: all(t.name in text_of(d, "topic-table") for t in TOPICS))
     browser.save_screenshot(str(SCREENSHOTS / "streams.png"))
+
+
+def test_streams_page_shows_a_dead_letter_nested_10000_levels_with_a_note(browser, dashboard_url, seeded_stack):
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": seeded_stack.kafka_bootstrap_servers})
+    producer.produce(DEAD_LETTER.name, key="browser-deep", value=("[" * 10_000 + "]" * 10_000).encode())
+    producer.produce(DEAD_LETTER.name, key="browser-after", value=b'{"reason": "malformed_json"}')
+    assert producer.flush(30) == 0
+    browser.get_log("browser")
+    browser.get(f"{dashboard_url}/streams")
+    wait(browser, lambda d: text_of(d, "browse-records").strip())  # the first topic's answer
+    browser.find_element(By.ID, "browse-topic").click()
+    search = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"))[0]
+    search.send_keys(DEAD_LETTER.name)
+    option = f"//*[@role='option'][.//input[@value='{DEAD_LETTER.name}']]"
+
+    def click_option(d) -> bool:
+        try:
+            found = d.find_elements(By.XPATH, option)
+            if found:
+                found[0].click()
+            return bool(found)
+        except StaleElementReferenceException:
+            return False
+
+    wait(browser, click_option)
+    wait(browser, lambda d: f"newest message(s) of {DEAD_LETTER.name}" in text_of(d, "browse-records"))
+    records = text_of(browser, "browse-records")
+    assert "Cannot read" not in records and "recursion" not in records
+    assert "key browser-after" in records
+    deep_line = next(line for line in records.splitlines() if "key browser-deep" in line)
+    assert "nested deeper than 100 levels: shown as received, not formatted" in deep_line
+    summary = browser.find_element(By.XPATH, "//details[contains(@class, 'record')]/summary[contains(., 'key browser-deep')]")
+    summary.click()
+    wait(browser, lambda d: "[[[[[[" in text_of(d, "browse-records"))
+    browser.save_screenshot(str(SCREENSHOTS / "streams_deep_dead_letter.png"))
+    assert page_errors(browser) == []
 
 
 def test_every_page_loads_without_a_console_error(browser, dashboard_url):
