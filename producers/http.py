@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -194,9 +195,16 @@ class OAuthToken:
         )
         if response.status_code != 200:
             raise HttpError(f"token request refused: HTTP {response.status_code}", response.status_code, response.text)
-        body = response.json()
-        self._token = body["access_token"]
-        lifetime = float(body.get("expires_in") or self.default_lifetime_s)
+        try:  # an unusable answer is an HttpError like a refusal: dead-lettered, the poller goes on
+            body = response.json()
+            token, lifetime = body["access_token"], float(body.get("expires_in") or self.default_lifetime_s)
+            if not isinstance(token, str) or not token:
+                raise ValueError("access_token is not a string")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            # the body is not quoted: it may hold a token
+            raise HttpError(f"token answer from {self.token_url} is unusable: {type(exc).__name__}",
+                            response.status_code) from None
+        self._token = token
         self._expires_at = self.http.clock.now() + max(0.0, lifetime - self.margin_s)
         self.fetches += 1
         log.info("token from %s valid %.0f s", self.token_url, lifetime)
@@ -246,6 +254,7 @@ class RateLimiter:
 
 # --- recorder: raw responses, gzipped, named <stem>__<UTC time>.json.gz ----------------------
 RECORDING_SUFFIX = ".json.gz"
+PART_SUFFIX = ".part"  # a recording being written; renamed to its final name when complete
 _TIME_FORMAT = "%Y%m%dT%H%M%S"
 
 
@@ -274,22 +283,40 @@ def parse_recording_name(path: Path) -> tuple[str, float] | None:
 
 
 class Recorder:
-    """Saves every raw response body in exactly the form the replay clients read."""
+    """Saves every raw response body in exactly the form the replay clients read.
+
+    Each file is written as ``<name>.part`` and renamed to its final name only once it is complete
+    (flushed and fsynced), so a recorder killed mid-file never leaves a truncated recording under a
+    name replay reads. A file that cannot be written (disk full) is logged and counted, and the
+    poll that fetched it goes on: the answer is still published, only not recorded.
+    """
 
     def __init__(self, directory: Path, clock: Clock) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.saved = 0
+        self.failed = 0
 
-    def save(self, stem: str, body: bytes) -> Path:
+    def save(self, stem: str, body: bytes) -> Path | None:
         at = self.clock.now()
         path = self.directory / recording_name(stem, at)
         while path.exists():  # two responses in the same millisecond keep their order
             at += 0.001
             path = self.directory / recording_name(stem, at)
-        with gzip.open(path, "wb") as handle:
-            handle.write(body)
+        part = path.with_name(path.name + PART_SUFFIX)
+        try:
+            with open(part, "wb") as raw:
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw) as handle:
+                    handle.write(body)
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(part, path)
+        except OSError as exc:
+            self.failed += 1
+            part.unlink(missing_ok=True)
+            log.error("could not record %s: %s (the answer is still published)", path, exc)
+            return None
         self.saved += 1
         return path
 

@@ -25,15 +25,17 @@ from producers.http import (
     RateLimiter,
     Recorder,
     parse_recording_name,
-    read_maybe_gzip,
 )
-from producers.replay import find_files
+from producers.replay import find_files, read_recording
 from skyrisk.contracts import LH_REFERENCE, LH_SCHEDULES, ReferenceRecord, ScheduleJourney, ScheduleLeg, Source
 from skyrisk.settings import Settings
 
 log = logging.getLogger(__name__)
 
 PAGE_LIMIT = 100
+# Hard cap on the pages of one reference type per sweep (50,000 records): a server whose paging
+# never ends must not spend the hourly call budget on one type and starve the schedules.
+MAX_PAGES = 500
 TOKEN_LIFETIME_S = 21_600.0
 PLAN_LIMITS = ((1.0, 5), (3600.0, 1000))  # the public plan: about 5 calls a second, 1000 an hour
 # What the client allows itself: below the plan, because the provider counts arrivals and the
@@ -121,22 +123,52 @@ def coordinate(node: Any) -> tuple[float | None, float | None]:
 
 # --- reference data --------------------------------------------------------------------------
 def reference_items(kind: ReferenceKind, payload: Any) -> list[Any]:
-    resource = (payload or {}).get(kind.resource) or {}
-    return as_list((resource.get(kind.collection) or {}).get(kind.item))
+    """The page's items; TypeError when the page or its resource is not shaped as an object."""
+    resource = _member(payload, kind.resource)
+    return as_list(_member(resource, kind.collection).get(kind.item))
+
+
+def _member(node: Any, name: str) -> dict[str, Any]:
+    """``node[name]`` as an object ({} when absent); TypeError when either is something else."""
+    if not isinstance(node, dict):
+        raise TypeError(f"{type(node).__name__} where an object was expected")
+    value = node.get(name) or {}
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} is {type(value).__name__}, not an object")
+    return value
+
+
+class PagingError(ValueError):
+    """The paging metadata cannot be followed (e.g. a next link whose offset is not an integer)."""
+
+
+def _offset(value: Any, what: str) -> int:
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    if text is None or not text.isdigit():
+        raise PagingError(f"{what} {value!r} is not an integer >= 0")
+    return int(text)
 
 
 def next_offset(kind: ReferenceKind, payload: Any, offset: int, count: int) -> int | None:
-    """Offset of the next page, from ``Meta.Link[@Rel=next]``, else from ``TotalCount``; None at the end."""
-    meta = ((payload or {}).get(kind.resource) or {}).get("Meta") or {}
+    """Offset of the next page, from ``Meta.Link[@Rel=next]``, else from ``TotalCount``; None at the end
+    (also when the page carries no usable metadata). PagingError when the metadata says there is a
+    next page but not where."""
+    resource = payload.get(kind.resource) if isinstance(payload, dict) else None
+    meta = resource.get("Meta") if isinstance(resource, dict) else None
+    if not isinstance(meta, dict):
+        return None
     links = {link.get("@Rel"): link.get("@Href") for link in as_list(meta.get("Link")) if isinstance(link, dict)}
     if links:
         href = links.get("next")
         if not href or count == 0:
             return None
-        query = parse_qs(urlsplit(href).query)
-        return int(query["offset"][0]) if "offset" in query else offset + count
+        try:
+            query = parse_qs(urlsplit(str(href)).query)
+        except ValueError as exc:
+            raise PagingError(f"next link {href!r} is not a URL: {exc}") from None
+        return _offset(query["offset"][0], "next link offset") if "offset" in query else offset + count
     total = meta.get("TotalCount")
-    if total is not None and count > 0 and offset + count < int(total):
+    if total is not None and count > 0 and offset + count < _offset(total, "TotalCount"):
         return offset + count
     return None
 
@@ -168,10 +200,19 @@ def reference_record(kind: ReferenceKind, item: dict[str, Any], fetched: float, 
 
 def parse_reference_page(kind: ReferenceKind, payload: Any, fetched: float, source: Source) -> Batch:
     batch = Batch(LH_REFERENCE)
+    if not isinstance(payload, dict):
+        batch.reject(f"{kind.endpoint} page is not an object but {type(payload).__name__}", payload, source,
+                     key=kind.type)
+        return batch
     if (error := processing_error(payload)) is not None:
         batch.reject(f"ProcessingErrors: {error}", payload, source, key=kind.type)
         return batch
-    for item in reference_items(kind, payload):
+    try:
+        items = reference_items(kind, payload)
+    except TypeError as exc:
+        batch.reject(f"{kind.endpoint} page has an unexpected shape: {exc}", payload, source, key=kind.type)
+        return batch
+    for item in items:
         try:
             record = reference_record(kind, item, fetched, source)
             if not record.code:
@@ -211,10 +252,18 @@ def parse_schedules(payload: Any, origin: str, destination: str, query_date: str
     """``ScheduleResource.Schedule`` (object or list), each with ``Flight`` legs (object or list)."""
     batch = Batch(LH_SCHEDULES)
     key = f"{origin}-{destination}-{query_date}"
+    if not isinstance(payload, dict):
+        batch.reject(f"schedules body is not an object but {type(payload).__name__}", payload, source, key=key)
+        return batch
     if (error := processing_error(payload)) is not None:
         batch.reject(f"ProcessingErrors: {error}", payload, source, key=key)
         return batch
-    for schedule in as_list(((payload or {}).get("ScheduleResource") or {}).get("Schedule")):
+    try:
+        schedules = as_list(_member(payload, "ScheduleResource").get("Schedule"))
+    except TypeError as exc:
+        batch.reject(f"schedules body has an unexpected shape: {exc}", payload, source, key=key)
+        return batch
+    for schedule in schedules:
         try:
             legs = [schedule_leg(flight) for flight in as_list(schedule["Flight"])]
             if not legs:
@@ -282,6 +331,7 @@ class LufthansaLive(SourceClient):
         self.horizon_days = settings.lufthansa_horizon_days
         self.today = today
         self.calls = 0
+        self.paging_stopped = 0  # reference types whose paging was cut short (bad metadata, loop, cap)
 
     def get(self, path: str, params: dict[str, Any] | None, record_as: str) -> tuple[int, Any, bytes]:
         # every attempt (retries too) is a call against the plan (CALL_LIMITS)
@@ -296,8 +346,18 @@ class LufthansaLive(SourceClient):
             return response.status_code, None, response.content
 
     def reference_batches(self, kind: ReferenceKind) -> Iterator[Batch]:
+        """Every page of one reference type. Paging stops (one log line, counted in ``paging_stopped``)
+        at metadata it cannot follow, at a next link to a page already fetched and after MAX_PAGES."""
         offset: int | None = 0
+        fetched: set[int] = set()
         while offset is not None:
+            if offset in fetched:
+                self._stop_paging(kind, f"the next link points to offset {offset} again")
+                return
+            if len(fetched) >= MAX_PAGES:
+                self._stop_paging(kind, f"stopped at the cap of {MAX_PAGES} pages ({MAX_PAGES * PAGE_LIMIT} records)")
+                return
+            fetched.add(offset)
             try:
                 status, payload, raw = self.get(f"/mds-references/{kind.endpoint}",
                                                 {"limit": PAGE_LIMIT, "offset": offset},
@@ -310,7 +370,17 @@ class LufthansaLive(SourceClient):
                                      raw.decode(errors="replace"), "live")
                 return
             yield parse_reference_page(kind, payload, self.clock.now(), "live")
-            offset = next_offset(kind, payload, offset, len(reference_items(kind, payload)))
+            try:
+                offset = next_offset(kind, payload, offset, len(reference_items(kind, payload)))
+            except TypeError:  # not a page at all: dead-lettered by parse_reference_page
+                return
+            except PagingError as exc:
+                self._stop_paging(kind, str(exc))
+                return
+
+    def _stop_paging(self, kind: ReferenceKind, why: str) -> None:
+        self.paging_stopped += 1
+        log.warning("lufthansa %s paging stops: %s", kind.endpoint, why)
 
     def schedule_batches(self) -> Iterator[Batch]:
         first = self.today or datetime.fromtimestamp(self.clock.now(), UTC).date()
@@ -341,7 +411,8 @@ class LufthansaLive(SourceClient):
             self.clock.sleep(seconds_to_next_refresh(self.clock.now()))
 
     def status(self) -> str:
-        return f"calls={self.calls} calls_left_hour={self.limiter.left()[3600.0]}"
+        return (f"calls={self.calls} calls_left_hour={self.limiter.left()[3600.0]} "
+                f"paging_stopped={self.paging_stopped}")
 
 
 def replay_batch(stem: str, payload: Any, fetched: float, source: Source) -> Batch | None:
@@ -365,6 +436,7 @@ class LufthansaReplay(SourceClient):
         self.clock = clock
         self.loop = loop
         self.responses = 0
+        self.bad_files = 0  # unreadable, truncated or not JSON: skipped
 
     def batches(self) -> Iterator[Batch]:
         while True:
@@ -372,14 +444,19 @@ class LufthansaReplay(SourceClient):
                 if self.clock.stopped:
                     return
                 stem, fetched = parse_recording_name(path)  # type: ignore[misc]
-                raw = read_maybe_gzip(path)
+                raw = read_recording(path)  # None: truncated or not gzip, logged
+                if raw is None:
+                    self.bad_files += 1
+                    continue
                 try:
                     payload = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
+                    self.bad_files += 1
                     log.error("skipping %s: not JSON (%s)", path, exc)
                     continue
                 batch = replay_batch(stem, payload, fetched, "replay")
                 if batch is None:
+                    self.bad_files += 1
                     log.error("skipping %s: not a Lufthansa recording name", path)
                     continue
                 self.responses += 1
@@ -389,4 +466,4 @@ class LufthansaReplay(SourceClient):
             self.clock.sleep(LOOP_PAUSE_S)
 
     def status(self) -> str:
-        return f"responses={self.responses}"
+        return f"responses={self.responses} bad_files={self.bad_files}"

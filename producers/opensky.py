@@ -16,8 +16,8 @@ import orjson
 from pydantic import ValidationError
 
 from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped
-from producers.http import HttpClient, HttpError, OAuthToken, Recorder, read_maybe_gzip
-from producers.replay import ReplayPacer, find_files
+from producers.http import HttpClient, HttpError, OAuthToken, Recorder
+from producers.replay import UNREADABLE, ReplayPacer, find_files, read_recording
 from skyrisk.contracts import FLIGHT_STATES, FlightState, Source
 from skyrisk.settings import Settings
 
@@ -131,7 +131,11 @@ def parse_states_response(payload: Any, source: Source, shift_s: float = 0.0) ->
         batch.reject("response is not an object with a numeric 'time'", payload, source)
         return batch
     snapshot_time = payload["time"] + shift_s
-    for row in payload.get("states") or ():
+    states = payload.get("states")
+    if states is not None and not isinstance(states, list):  # e.g. "states": 5 would stop the poller
+        batch.reject(f"'states' is not a list but {type(states).__name__}", payload, source)
+        return batch
+    for row in states or ():
         if not isinstance(row, list) or len(row) not in (STATE_FIELDS_BASE, STATE_FIELDS_EXTENDED):
             batch.reject(f"state vector must have 17 or 18 items, got {_size(row)}", row, source)
             continue
@@ -180,6 +184,15 @@ def _number(text: str | None) -> float | None:
     return None if text is None or text == "" else float(text)
 
 
+def _time(text: str | None) -> float | None:
+    """A CSV ``time`` as a finite number, else None."""
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def _flag(text: str | None) -> bool:
     return (text or "").strip().lower() == "true"
 
@@ -189,7 +202,10 @@ def parse_csv_row(row: dict[str, str], source: Source, shift_s: float = 0.0) -> 
     lat, lon = _number(row["lat"]), _number(row["lon"])
     if lat is None or lon is None:
         return None
-    snapshot = float(row["time"]) + shift_s
+    snapshot = _time(row["time"])
+    if snapshot is None:
+        raise ValueError(f"time {row['time']!r} is not a number")
+    snapshot += shift_s
     last_contact = _number(row["lastcontact"])
     last_position = _number(row["lastposupdate"])
     last_contact = snapshot if last_contact is None else last_contact + shift_s
@@ -304,32 +320,53 @@ class OpenSkyReplay(SourceClient):
         self.loop = loop
         self.shift_to_now = shift_to_now
         self.snapshots_played = 0
+        self.bad_files = 0  # skipped whole or in part: unreadable, truncated, not JSON
 
     def _json_snapshots(self, files: list[Path]) -> Iterator[tuple[float, Any]]:
         for path in files:
+            raw = read_recording(path)  # None: truncated or not gzip, logged
+            if raw is None:
+                self.bad_files += 1
+                continue
             try:
-                payload = orjson.loads(read_maybe_gzip(path))
+                payload = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
+                self.bad_files += 1
                 log.error("skipping %s: not JSON (%s)", path, exc)
                 continue
             at = payload.get("time") if isinstance(payload, dict) else None
             yield (float(at) if isinstance(at, (int, float)) else -math.inf), payload
 
-    @staticmethod
-    def _csv_snapshots(path: Path) -> Iterator[tuple[float, Any]]:
-        """Rows grouped into one snapshot per ``time`` value (the files are written in time order)."""
-        opener = gzip.open(path, "rt", newline="") if path.name.endswith(".gz") else open(path, newline="")
-        with opener as handle:
-            group: list[dict[str, str]] = []
-            current: str | None = None
-            for row in csv.DictReader(handle):
-                if row.get("time") != current and group:
-                    yield float(current or 0), group
-                    group = []
-                current = row.get("time")
-                group.append(row)
-            if group:
-                yield float(current or 0), group
+    def _csv_snapshots(self, path: Path) -> Iterator[tuple[float, Any]]:
+        """Rows grouped into one snapshot per ``time`` value (the files are written in time order).
+
+        A row whose ``time`` is not a number stays in the current snapshot, where it is
+        dead-lettered; a file that cannot be read on (a field over csv's 128 KiB limit, a truncated
+        gzip) keeps the snapshots read so far and skips the rest with one log line.
+        """
+        group: list[dict[str, str]] = []
+        current: str | None = None
+        at = -math.inf
+        line = 0
+        try:
+            opener = gzip.open(path, "rt", newline="") if path.name.endswith(".gz") else open(path, newline="")
+            with opener as handle:
+                reader = csv.DictReader(handle)
+                for row in reader:
+                    line = reader.line_num
+                    stamp = row.get("time")
+                    value = _time(stamp)
+                    if value is not None and stamp != current:
+                        if group:
+                            yield at, group
+                            group = []
+                        current, at = stamp, value
+                    group.append(row)
+        except (csv.Error, UnicodeDecodeError, *UNREADABLE) as exc:
+            self.bad_files += 1
+            log.error("skipping the rest of %s after line %d: %s: %s", path, line, type(exc).__name__, exc)
+        if group:
+            yield at, group
 
     def _snapshots(self) -> Iterator[tuple[float, Any]]:
         json_files = [p for p in self.files if ".json" in p.name]
@@ -370,5 +407,5 @@ class OpenSkyReplay(SourceClient):
                 return
 
     def status(self) -> str:
-        return f"snapshots={self.snapshots_played}"
+        return f"snapshots={self.snapshots_played} bad_files={self.bad_files}"
 

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped, as_list
-from producers.http import HttpClient, HttpError, RateLimiter, Recorder, parse_recording_name, read_maybe_gzip
-from producers.replay import ReplayPacer, find_files
+from producers.http import HttpClient, HttpError, RateLimiter, Recorder, parse_recording_name
+from producers.replay import ReplayPacer, find_files, read_recording
 from skyrisk.contracts import WEATHER, WEATHER_VARIABLES, Source, WeatherObservation
 from skyrisk.geo import cell_center, cell_id, grid_cells
 from skyrisk.settings import Settings
@@ -170,6 +170,7 @@ class WeatherReplay(SourceClient):
         self.loop = loop
         self.shift_to_now = shift_to_now
         self.responses = 0
+        self.bad_files = 0  # unreadable or truncated recordings, skipped
 
     def batches(self) -> Iterator[Batch]:
         while True:
@@ -181,16 +182,20 @@ class WeatherReplay(SourceClient):
                 fetched = recorded[1] if recorded else path.stat().st_mtime
                 self.pacer.wait_for(fetched)
                 shift_s = self.clock.now() - fetched if self.shift_to_now else 0.0  # as in the OpenSky replay
+                raw = read_recording(path)  # None: truncated or not gzip, logged
+                if raw is None:
+                    self.bad_files += 1
+                    continue
                 self.responses += 1
                 try:
-                    payload = orjson.loads(read_maybe_gzip(path))
+                    payload = orjson.loads(raw)
                 except orjson.JSONDecodeError as exc:
-                    yield Batch.rejected(WEATHER, f"{path.name} is not JSON: {exc}",
-                                         read_maybe_gzip(path).decode(errors="replace"), "replay")
+                    yield Batch.rejected(WEATHER, f"{path.name} is not JSON: {exc}", raw.decode(errors="replace"),
+                                         "replay")
                     continue
                 yield parse_current_weather(payload, None, self.grid_deg, fetched, "replay", shift_s)
             if not self.loop or self.clock.stopped:
                 return
 
     def status(self) -> str:
-        return f"responses={self.responses}"
+        return f"responses={self.responses} bad_files={self.bad_files}"
