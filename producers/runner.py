@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 SOURCES = ("opensky", "weather", "lufthansa")
 MODES = ("live", "replay", "sim")
 RESTART_DELAY_S = 30.0
+FLUSH_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,10 @@ def run(sources: list[SourceClient], output: KafkaOutput, clock: Clock, *, statu
         if max_seconds is not None and now - started >= max_seconds:
             break
     clock.stop()
+    output.begin_shutdown()  # a source blocked on a full queue gives up after the grace (counted)
+    deadline = time.monotonic() + output.shutdown_grace_s + 5
     for thread in threads:  # sources notice the stopped clock within one batch or sleep
-        thread.join(timeout=10)
-    undelivered = output.flush(timeout_s=20)  # within the 45 s `make run` grants on shutdown
-    log.info("stopped: %s", status.line())
-    return 1 if failures or undelivered else 0
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    lost = output.flush(timeout_s=FLUSH_TIMEOUT_S)  # grace + flush: within the 45 s `make run` grants
+    log.info("stopped: %s", status.line(final=True))
+    return 1 if failures or lost else 0
