@@ -52,6 +52,10 @@ from skyrisk.settings import Settings
 # scenario stays within a few minutes on two cores (the load itself is bench.e2e's business).
 AIRCRAFT = 500
 OUTAGE_S = 30.0
+# Longer than librdkafka's default message.timeout.ms (300 s), after which an undelivered message
+# used to fail; at 500 aircraft the producer holds ~180,000 states, below its 200,000-message queue.
+LONG_OUTAGE_S = 360.0
+LIBRDKAFKA_DEFAULT_TIMEOUT_S = 300.0
 WARMUP_BATCHES = 2  # micro-batches the job has committed before anything is broken
 TRAFFIC_AFTER_S = 20.0  # traffic that goes on after the service is back, before the producer stops
 STARTUP_DEADLINE_S = 420.0  # Spark start + first batches on a busy machine
@@ -273,6 +277,24 @@ def kafka_outage(settings: Settings, workdir: Path) -> Verdict:
     return traffic_scenario("kafka-outage", settings, workdir, outage("kafka"), crashes_allowed=RESTART_LIMIT)
 
 
+def kafka_outage_6min(settings: Settings, workdir: Path) -> Verdict:
+    """The broker away longer than librdkafka's default message timeout: the producer must hold every
+    state until it is back (in = out), not fail the oldest ones after 300 s."""
+    from infra.run import RESTART_LIMIT
+
+    def fault(run: Run) -> None:
+        outage("kafka", LONG_OUTAGE_S)(run)
+        if run.counts["outage_s"] <= LIBRDKAFKA_DEFAULT_TIMEOUT_S:
+            run.problems.append(f"the outage lasted {run.counts['outage_s']:.0f}s, not longer than "
+                                f"{LIBRDKAFKA_DEFAULT_TIMEOUT_S:.0f}s")
+
+    verdict = traffic_scenario("kafka-outage-6min", settings, workdir, fault, crashes_allowed=RESTART_LIMIT)
+    held = verdict.counts.get("max_undelivered", 0)
+    if verdict.passed:
+        verdict.detail += f"; the producer held up to {held:.0f} states in memory meanwhile"
+    return verdict
+
+
 def mongo_outage(settings: Settings, workdir: Path) -> Verdict:
     # "retries and converges, no crash loop": the job must ride out the outage without exiting.
     return traffic_scenario("mongo-outage", settings, workdir, outage("ferretdb"), crashes_allowed=0)
@@ -292,6 +314,10 @@ SCENARIOS = [
     Scenario("kafka-outage", kafka_outage,
              f"stop the Kafka broker for {OUTAGE_S:.0f}s under load: producers buffer and retry, nothing lost",
              quick=True),
+    Scenario("kafka-outage-6min", kafka_outage_6min,
+             f"stop the Kafka broker for {LONG_OUTAGE_S / 60:.0f} minutes under load, longer than librdkafka's "
+             f"default {LIBRDKAFKA_DEFAULT_TIMEOUT_S:.0f}s message timeout: the producer holds every state, "
+             "nothing lost"),
     Scenario("mongo-outage", mongo_outage,
              f"stop FerretDB for {OUTAGE_S:.0f}s: the streaming job retries and converges, no crash loop"),
     Scenario("minio-outage", minio_outage,
