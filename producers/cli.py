@@ -12,7 +12,8 @@ from typing import Any
 from producers.core import Clock
 from producers.output import KafkaOutput
 from producers.runner import MODES, SOURCES, RunOptions, create_all, create_source, run
-from skyrisk.settings import load_settings
+from skyrisk.services import unreachable_service
+from skyrisk.settings import Settings, load_settings
 
 EXAMPLES = """examples:
   python -m producers all sim                              # what `make run` starts
@@ -48,19 +49,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def kafka_unreachable(settings: Settings) -> str | None:
+    """The one-line error when none of the bootstrap servers answers, else None. Checked at start
+    only: once running, a broker that goes away is waited for (see producers.output)."""
+    servers = [s.strip() for s in settings.kafka_bootstrap_servers.split(",") if s.strip()]
+    for server in servers:
+        if unreachable_service(settings.model_copy(update={"kafka_bootstrap_servers": server}), ["Kafka"]) is None:
+            return None
+    return unreachable_service(settings, ["Kafka"])
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.mode == "replay" and args.path is None:
         parser().error("replay needs a PATH")
     if args.record and args.mode != "live":
         parser().error("--record only applies to live mode")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     overrides: dict[str, Any] = {}
     if args.bbox:
         overrides["bbox"] = args.bbox
     if args.bootstrap_servers:
         overrides["kafka_bootstrap_servers"] = args.bootstrap_servers
     settings = load_settings(**overrides)
+    if args.mode == "replay" and not args.path.exists():  # the user's own mistake first
+        print(f"error: nothing to replay at {args.path}", file=sys.stderr)
+        return 2
+    if down := kafka_unreachable(settings):  # before anything logs or polls: one line, exit 2
+        print(down, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     clock = Clock()
     options = RunOptions(path=args.path, speed=args.speed, loop=args.loop, shift_to_now=args.shift_to_now,

@@ -64,3 +64,62 @@ def test_all_leaves_out_what_cannot_run(settings, tmp_path):
     assert [type(s) for s in replays] == [OpenSkyReplay]  # no weather/ or lufthansa/ recordings
     lives = create_all("live", settings, FakeClock(), RunOptions())  # no Lufthansa credentials
     assert [type(s) for s in lives] == [OpenSkyLive, WeatherLive]
+
+
+def run_producers(argv: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """``python -m producers ...`` with nothing of this machine's SKYRISK_* settings, cwd tmp_path (no .env)."""
+    import os
+
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(REPO), **env}
+    return subprocess.run([sys.executable, "-m", "producers", *argv], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=clean)
+
+
+@pytest.mark.parametrize(
+    ("argv", "by_option"),
+    [
+        (["opensky", "sim", "--aircraft", "10", "--duration", "5"], False),
+        (["all", "sim", "--aircraft", "10", "--duration", "5"], False),
+        (["weather", "replay", str(DATA / "open_meteo_list.json"), "--speed", "0"], False),
+        (["lufthansa", "replay", str(DATA), "--speed", "0"], False),
+        (["opensky", "live", "--duration", "5"], False),
+        (["opensky", "sim", "--aircraft", "10", "--duration", "5"], True),
+    ],
+    ids=["opensky-sim", "all-sim", "weather-replay", "lufthansa-replay", "opensky-live", "--bootstrap-servers"],
+)
+def test_with_the_broker_down_each_mode_says_so_in_one_line_and_exits_2(argv, by_option, tmp_path):
+    from infra.ports import free_port
+
+    closed = free_port()  # nothing listens on it
+    address = f"127.0.0.1:{closed}"
+    env = {"SKYRISK_OPENSKY_API_URL": f"http://{address}/api", "SKYRISK_OPENSKY_TOKEN_URL": f"http://{address}/t"}
+    if by_option:
+        argv = [*argv, "--bootstrap-servers", address]
+    else:
+        env["SKYRISK_KAFKA_BOOTSTRAP_SERVERS"] = address
+    result = run_producers(argv, tmp_path, **env)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        f"error: Kafka is not reachable at {address}; start the services with `make up` (or run everything with "
+        "`make run`)"]
+
+
+def test_one_answering_broker_of_the_list_is_enough(settings):
+    import socket
+
+    from infra.ports import free_port
+    from producers.cli import kafka_unreachable
+
+    closed = free_port()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        open_port = listener.getsockname()[1]
+        both = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{closed}, 127.0.0.1:{open_port}"})
+        assert kafka_unreachable(both) is None
+        only_closed = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{closed}"})
+        assert kafka_unreachable(only_closed) == (
+            f"error: Kafka is not reachable at 127.0.0.1:{closed}; start the services with `make up` "
+            "(or run everything with `make run`)")
+
