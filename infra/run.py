@@ -35,6 +35,7 @@ class Component:
     process: subprocess.Popen | None = None
     crashes: list[float] = field(default_factory=list)
     given_up: bool = False
+    finishes: bool = False  # may end on its own (a replay): exit 0 is done, not a crash to restart
 
     def available(self) -> bool:
         return importlib.util.find_spec(self.module) is not None and (
@@ -50,10 +51,39 @@ def producer_mode(settings: Settings, requested: str | None) -> str:
     return "live" if settings.has_live_credentials else "sim"
 
 
+REPLAY_SOURCES = ("opensky", "weather", "lufthansa")  # the sub-folders `python -m producers all replay DIR` reads
+
+
+def replay_problem(settings: Settings, mode: str) -> str | None:
+    """Mode replay needs SKYRISK_PRODUCER_REPLAY_DIR naming a folder of recordings; the one-line error if not."""
+    if mode != "replay":
+        return None
+    folder = settings.producer_replay_dir
+    hint = ("a folder holding opensky/, weather/ or lufthansa/ recordings, as "
+            "`python -m producers all live --record DIR` writes them")
+    if folder is None:
+        return f"error: producer mode replay needs SKYRISK_PRODUCER_REPLAY_DIR: {hint}"
+    if not folder.is_dir():
+        return f"error: SKYRISK_PRODUCER_REPLAY_DIR={folder} does not exist or is not a folder; it must be {hint}"
+    if not any((folder / source).is_dir() for source in REPLAY_SOURCES):
+        return (f"error: SKYRISK_PRODUCER_REPLAY_DIR={folder} holds none of opensky/, weather/, lufthansa/; "
+                f"it must be {hint}")
+    return None
+
+
+def producer_args(settings: Settings, mode: str) -> list[str]:
+    if mode != "replay":
+        return ["all", mode]
+    # One pass in real time, each snapshot stamped with the time it is sent, so the streaming job
+    # takes recordings of any age as live data.
+    assert settings.producer_replay_dir is not None
+    return ["all", "replay", str(settings.producer_replay_dir.resolve()), "--shift-to-now"]
+
+
 def components(settings: Settings, mode: str) -> list[Component]:
     # Start order; they are stopped in the same order (producers first, so they flush).
     return [
-        Component("producers", "producers", ["all", mode]),
+        Component("producers", "producers", producer_args(settings, mode), finishes=mode == "replay"),
         Component("streaming", "streaming", []),
         Component("scheduler", "batch", ["schedule"]),
         Component("dashboard", "dashboard", []),
@@ -101,6 +131,10 @@ def supervise(active: list[Component], logs_dir: Path, stopping: threading.Event
             process = component.process
             if component.given_up or process is None or process.poll() is None:
                 continue
+            if component.finishes and process.returncode == 0:
+                component.given_up = True  # nothing left to do: not restarted
+                print(f"[run] {component.name} finished (exit 0); the rest keeps running", flush=True)
+                continue
             now = time.monotonic()
             component.crashes = [t for t in component.crashes if now - t < RESTART_WINDOW] + [now]
             if len(component.crashes) > RESTART_LIMIT:
@@ -117,6 +151,10 @@ def supervise(active: list[Component], logs_dir: Path, stopping: threading.Event
 
 
 def run_platform(settings: Settings, *, mode: str | None = None) -> int:
+    chosen = producer_mode(settings, mode)
+    if problem := replay_problem(settings, chosen):  # before anything is set up or started
+        print(problem, file=sys.stderr, flush=True)
+        return 2
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -134,7 +172,6 @@ def run_platform(settings: Settings, *, mode: str | None = None) -> int:
     logs_dir = (settings.data_dir / "logs").resolve()
     logs_dir.mkdir(parents=True, exist_ok=True)
 
-    chosen = producer_mode(settings, mode)
     active = [c for c in components(settings, chosen) if c.available()]
     missing = [c.name for c in components(settings, chosen) if not c.available()]
     for component in active:

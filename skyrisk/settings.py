@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     producer_mode: Literal["sim", "live", "replay"] | None = Field(
         None, description="Mode `make run` uses; default live when credentials are set, else sim."
     )
+    producer_replay_dir: Path | None = Field(
+        None, description="Recordings `make run` replays in mode replay (one pass, stamped with the time sent): a folder "
+        "holding opensky/, weather/, lufthansa/ as `--record DIR` writes them."
+    )
     opensky_client_id: str | None = Field(None, description="OpenSky OAuth2 client id.")
     opensky_client_secret: SecretStr | None = Field(None, description="OpenSky OAuth2 secret.")
     opensky_tier: Literal["anonymous", "standard", "feeder"] = Field(
