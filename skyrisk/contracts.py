@@ -7,12 +7,14 @@ proves that JSON written from a model parses back identically with the derived s
 
 from __future__ import annotations
 
+import math
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from skyrisk.vocabulary import AlertType, Phase, RiskCategory
 
@@ -77,6 +79,7 @@ COLLECTIONS: dict[str, tuple[IndexSpec, ...]] = {
     ),
     "tracks": (((("icao24", 1), ("t", 1)), False), ((("t", 1),), False)),
     "stream_progress": ((((("timestamp", -1),), False)),),
+    "stream_offsets": (),  # per checkpointed query: where its last committed batch ended
     "daily_stats": (),
     "batch_runs": ((((("started_at", -1),), False)),),
 }
@@ -90,10 +93,81 @@ LAKE_SUMMARIES = "curated/flight_summaries"
 LAKE_MODELS = "models/phase"
 
 
-# --- messages ---------------------------------------------------------------------------------
-class Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# --- what the stores refuse -----------------------------------------------------------------------
+# MongoDB/FerretDB refuse a NUL in any string and, in document keys (our only free-form keys are
+# map keys such as ReferenceRecord.names), a leading '$', a '.', a NUL or an empty key; FerretDB
+# also refuses NaN and ±Infinity. A message carrying one would be refused by the database after
+# it passed validation, so both twins of the validation (pydantic here, Spark in
+# streaming.transforms) reject it at the door with these rules.
+REFUSED_TEXT_CHAR = "\x00"
+REFUSED_KEY_PREFIX = "$"
+REFUSED_KEY_CHARS = (".", "\x00")
 
+
+def refused_text(value: str) -> bool:
+    return REFUSED_TEXT_CHAR in value
+
+
+def refused_key(key: str) -> bool:
+    return key == "" or key.startswith(REFUSED_KEY_PREFIX) or any(c in key for c in REFUSED_KEY_CHARS)
+
+
+def _refused_values(value: Any, path: str, top: bool = False) -> Iterator[str]:
+    """The paths of strings, keys and numbers inside ``value`` that a store refuses (``top``: a dict of fields)."""
+    if top:
+        for name, item in value.items():
+            yield from _refused_values(item, name)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            yield path
+    elif isinstance(value, str):
+        if refused_text(value):
+            yield path
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _refused_values(getattr(value, name), f"{path}.{name}" if path else name)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _refused_values(item, f"{path}[]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and (refused_key(key) or refused_text(key)):
+                yield f"{path}{{}}"
+            yield from _refused_values(item, f"{path}{{}}")
+
+
+def unstorable(document: dict[str, Any]) -> str | None:
+    """Where a document holds what the database refuses, else None. FerretDB answers NaN by
+    closing the connection, which looks like an outage: such documents must never be sent."""
+    return next(_refused_values(document, "", top=True), None)
+
+
+class Contract(BaseModel):
+    """Base of every message and of the models nested in one: strict, immutable, storable.
+
+    No extra fields, no NaN/±Infinity, no string or key the database would refuse.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # Fields that carry arbitrary text as it was received (a dead letter's raw payload).
+    verbatim_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _storable(self) -> Contract:
+        checked = {name: getattr(self, name) for name in type(self).model_fields if name not in self.verbatim_fields}
+        refused = next(_refused_values(checked, "", top=True), None)
+        if refused is not None:
+            raise ValueError(f"{refused}: a value the database refuses (NUL character, or a key with '$', '.' or empty)")
+        return self
+
+
+# --- messages ---------------------------------------------------------------------------------
+MAX_ALTITUDE_M = 50_000.0
+MAX_SPEED_MS = 1_500.0
+MAX_VERTICAL_RATE_MS = 500.0
+
+
+class Message(Contract):
     schema_version: int = SCHEMA_VERSION
     source: Source
 
@@ -109,16 +183,18 @@ class FlightState(Message):
     last_contact: float
     longitude: float = Field(ge=-180, le=180)
     latitude: float = Field(ge=-90, le=90)
-    baro_altitude: float | None = None  # m
-    geo_altitude: float | None = None  # m
+    # Physical bounds, far outside anything that flies (a stratospheric balloon, Mach 4, a dive):
+    # beyond them a value is a unit bug or garbage, not an aircraft to judge.
+    baro_altitude: float | None = Field(None, ge=-MAX_ALTITUDE_M / 10, le=MAX_ALTITUDE_M)  # m
+    geo_altitude: float | None = Field(None, ge=-MAX_ALTITUDE_M / 10, le=MAX_ALTITUDE_M)  # m
     on_ground: bool
-    velocity: float | None = Field(None, ge=0)  # m/s over ground
-    true_track: float | None = None  # degrees from north
-    vertical_rate: float | None = None  # m/s, + climbing
+    velocity: float | None = Field(None, ge=0, le=MAX_SPEED_MS)  # m/s over ground
+    true_track: float | None = Field(None, ge=0, le=360)  # degrees from north
+    vertical_rate: float | None = Field(None, ge=-MAX_VERTICAL_RATE_MS, le=MAX_VERTICAL_RATE_MS)  # m/s, + climbing
     squawk: str | None = None
     spi: bool = False
-    position_source: int = 0  # 0 ADS-B, 1 ASTERIX, 2 MLAT, 3 FLARM
-    category: int | None = None  # 0-20, extended=1 only
+    position_source: int = Field(0, ge=0, le=3)  # 0 ADS-B, 1 ASTERIX, 2 MLAT, 3 FLARM
+    category: int | None = Field(None, ge=0, le=20)  # 0-20, extended=1 only
 
 
 WEATHER_VARIABLES = (
@@ -139,22 +215,23 @@ class WeatherObservation(Message):
     """Current weather of one grid cell, in Open-Meteo's units."""
 
     cell_id: str
-    cell_latitude: float  # centre of our grid cell
-    cell_longitude: float
-    model_latitude: float | None = None  # the weather model's grid point (Open-Meteo answer)
-    model_longitude: float | None = None
+    cell_latitude: float = Field(ge=-90, le=90)  # centre of our grid cell
+    cell_longitude: float = Field(ge=-180, le=180)
+    model_latitude: float | None = Field(None, ge=-90, le=90)  # the weather model's grid point (Open-Meteo answer)
+    model_longitude: float | None = Field(None, ge=-180, le=180)
     observation_time: float  # epoch s, UTC (current.time)
     fetched_time: float
-    temperature_2m: float | None = None  # °C
-    relative_humidity_2m: float | None = None  # %
-    wind_speed_10m: float | None = None  # km/h
-    wind_direction_10m: float | None = None  # °
-    wind_gusts_10m: float | None = None  # km/h
-    precipitation: float | None = None  # mm
-    rain: float | None = None  # mm
-    cloud_cover: float | None = None  # %
-    weather_code: int | None = None  # WMO
-    visibility: float | None = None  # m
+    # Bounds beyond any value measured on Earth: outside them a value is a unit bug or garbage.
+    temperature_2m: float | None = Field(None, ge=-100, le=70)  # °C
+    relative_humidity_2m: float | None = Field(None, ge=0, le=100)  # %
+    wind_speed_10m: float | None = Field(None, ge=0, le=500)  # km/h
+    wind_direction_10m: float | None = Field(None, ge=0, le=360)  # °
+    wind_gusts_10m: float | None = Field(None, ge=0, le=600)  # km/h
+    precipitation: float | None = Field(None, ge=0, le=1000)  # mm
+    rain: float | None = Field(None, ge=0, le=1000)  # mm
+    cloud_cover: float | None = Field(None, ge=0, le=100)  # %
+    weather_code: int | None = Field(None, ge=0, le=99)  # WMO
+    visibility: float | None = Field(None, ge=0, le=1_000_000)  # m
 
 
 ReferenceType = Literal["country", "city", "airport", "airline", "aircraft"]
@@ -169,8 +246,8 @@ class ReferenceRecord(Message):
     names: dict[str, str] = Field(default_factory=dict)  # language code -> name
     country_code: str | None = None
     city_code: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
     location_type: str | None = None
     utc_offset: str | None = None
     timezone_id: str | None = None
@@ -183,9 +260,7 @@ class ReferenceRecord(Message):
         return f"{self.type}:{self.code}"
 
 
-class ScheduleLeg(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class ScheduleLeg(Contract):
     departure_airport: str
     departure_local: str  # yyyy-MM-ddTHH:mm, local to the airport
     departure_terminal: str | None = None
@@ -193,10 +268,10 @@ class ScheduleLeg(BaseModel):
     arrival_local: str
     arrival_terminal: str | None = None
     marketing_airline: str
-    flight_number: int
+    flight_number: int = Field(ge=0)
     operating_airline: str | None = None
     aircraft_code: str | None = None
-    stops: int = 0
+    stops: int = Field(0, ge=0)
     days_of_operation: str | None = None
     effective: str | None = None
     expiration: str | None = None
@@ -209,8 +284,8 @@ class ScheduleJourney(Message):
     destination: str
     query_date: str  # yyyy-MM-dd local to the origin
     duration_iso: str  # as sent: PT9H54M or P1DT2H5M
-    duration_minutes: int
-    stops: int  # connections + technical stops
+    duration_minutes: int = Field(ge=0)
+    stops: int = Field(ge=0)  # connections + technical stops
     flight_numbers: list[str]  # "LH400", one per leg
     legs: list[ScheduleLeg]
     days_of_operation: str | None = None
@@ -244,11 +319,14 @@ class Alert(Message):
 class DeadLetter(Message):
     """A record that could not be parsed or validated, with why and the raw payload."""
 
+    verbatim_fields: ClassVar[tuple[str, ...]] = ("raw",)
+
     source_topic: str
     reason: str
     raw: str
     key: str | None = None
     at: float
+    detail: str | None = None  # the database's answer, for a document it refused
 
 
 MESSAGE_BY_TOPIC: dict[str, type[Message]] = {
@@ -390,6 +468,7 @@ class StreamProgress(BaseModel):
     sink_rows: dict[str, int] = Field(default_factory=dict)
     rejects: dict[str, int] = Field(default_factory=dict)
     kafka_lag: dict[str, int] = Field(default_factory=dict)
+    data_lost: dict[str, int] = Field(default_factory=dict)  # deleted by retention before the job read them
 
 
 class BatchRun(BaseModel):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -25,7 +26,17 @@ from pyspark.sql import types as T
 
 from skyrisk.alerts import alert_signals_column, emergency_column
 from skyrisk.behaviour import assess_behaviour
-from skyrisk.contracts import SCHEMA_VERSION, EnrichedState, Message, TrackPoint, WeatherAtPosition, spark_schema
+from skyrisk.contracts import (
+    REFUSED_KEY_CHARS,
+    REFUSED_KEY_PREFIX,
+    REFUSED_TEXT_CHAR,
+    SCHEMA_VERSION,
+    EnrichedState,
+    Message,
+    TrackPoint,
+    WeatherAtPosition,
+    spark_schema,
+)
 from skyrisk.geo import cell_id_column
 from skyrisk.phase import PhaseModel, phase_columns
 from skyrisk.risk import risk_columns
@@ -54,30 +65,111 @@ TRACK_BUCKET_SECONDS = 30
 
 
 # --- parsing and validation -------------------------------------------------------------------
+# A check is (condition over a value's column, reason); conditions of nested values are applied
+# through F.exists over arrays and map keys/values, so one walk of the model covers every depth.
+Check = tuple[Callable[[Any], Any], str]
+
+
+def _refused_text_column(column: Any) -> Any:
+    return column.contains(REFUSED_TEXT_CHAR)
+
+
+def _refused_key_column(key: Any) -> Any:
+    refused = (key == F.lit("")) | key.startswith(REFUSED_KEY_PREFIX)
+    for char in REFUSED_KEY_CHARS:
+        refused = refused | key.contains(char)
+    return refused
+
+
+def _not_finite_column(column: Any) -> Any:
+    return F.isnan(column) | (F.abs(column) == F.lit(float("inf")))
+
+
+# Spark's higher-order functions read a lambda's arity: the closures below take exactly one column.
+def _in_any(elements: Callable[[Any], Any], check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda column: F.exists(elements(column), check)
+
+
+def _of_field(name: str, check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda column: check(column[name])
+
+
+def _compared(comparison: str, bound: Any) -> Callable[[Any], Any]:
+    return lambda column: getattr(column, comparison)(F.lit(bound))
+
+
+def _not_matching(pattern: str) -> Callable[[Any], Any]:
+    return lambda column: ~column.rlike(pattern)
+
+
+def _defaults_filler(model: type[BaseModel]) -> Callable[[Any], Any]:
+    return lambda element: _nested_defaults(model, element)
+
+
+def _optional_inner(annotation: Any) -> tuple[Any, bool]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(annotation) if a is not type(None)), True
+    return annotation, False
+
+
+def _type_checks(annotation: Any, path: str) -> list[Check]:
+    """What the store refuses inside a value of this type, at any depth (contracts' rules)."""
+    annotation, _ = _optional_inner(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is str:
+        return [(_refused_text_column, f"bad_text:{path}")]
+    if annotation is float:
+        return [(_not_finite_column, f"not_finite:{path}")]
+    if origin is list:
+        element = f"{path}[]"
+        checks: list[Check] = [(lambda c: F.exists(c, lambda x: x.isNull()), f"missing:{element}")]
+        checks += [(_in_any(lambda c: c, fn), why) for fn, why in _type_checks(args[0], element)]
+        return checks
+    if origin is dict:
+        entry = f"{path}{{}}"
+        checks = [(_in_any(F.map_keys, _refused_key_column), f"bad_key:{path}"),
+                  (_in_any(F.map_values, lambda v: v.isNull()), f"missing:{entry}")]
+        checks += [(_in_any(F.map_values, fn), why) for fn, why in _type_checks(args[1], entry)]
+        return checks
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(_of_field(name, fn), why)
+                for name, info in annotation.model_fields.items()
+                for fn, why in _declared_checks(info, f"{path}.{name}")]
+    return []
+
+
+def _declared_checks(info: Any, path: str) -> list[Check]:
+    """Checks of one model field: required, allowed values, bounds, pattern, then its type's."""
+    checks: list[Check] = []
+    annotation, optional = _optional_inner(info.annotation)
+    if info.is_required() and not optional:
+        checks.append((lambda c: c.isNull(), f"missing:{path}"))
+    if typing.get_origin(annotation) is typing.Literal:
+        allowed = [F.lit(v) for v in typing.get_args(annotation)]
+        checks.append((lambda c: ~c.isin(*allowed), f"unknown_value:{path}"))
+    outside = {"ge": "__lt__", "le": "__gt__", "gt": "__le__", "lt": "__ge__"}
+    for meta in info.metadata:
+        for attr, comparison in outside.items():
+            bound = getattr(meta, attr, None)
+            if bound is not None:
+                checks.append((_compared(comparison, bound), f"out_of_range:{path}"))
+        pattern = getattr(meta, "pattern", None)
+        if pattern is not None:
+            checks.append((_not_matching(pattern), f"bad_format:{path}"))
+    typed = _type_checks(info.annotation, path)
+    # NaN compares above every bound in Spark: judged first, so NaN is "not_finite", not "out_of_range".
+    finite = [c for c in typed if c[1].startswith("not_finite")]
+    return finite + checks + [c for c in typed if c not in finite]
+
+
 def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
-    """(failing condition, reason) per constraint declared on the pydantic model, in field order."""
+    """(failing condition, reason) per constraint of the pydantic model, nested ones included, in field order."""
     checks: list[tuple[Any, str]] = [
         (F.col("schema_version") != F.lit(SCHEMA_VERSION), "unknown_schema_version")
     ]
     for name, info in model.model_fields.items():
         column = F.col(name)
-        annotation = info.annotation
-        if info.is_required() and type(None) not in typing.get_args(annotation):
-            checks.append((column.isNull(), f"missing:{name}"))
-        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-            annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-        if typing.get_origin(annotation) is typing.Literal:
-            allowed = [F.lit(v) for v in typing.get_args(annotation)]
-            checks.append((~column.isin(*allowed), f"unknown_value:{name}"))
-        outside = {"ge": column.__lt__, "le": column.__gt__, "gt": column.__le__, "lt": column.__ge__}
-        for meta in info.metadata:
-            for attr, is_outside in outside.items():
-                bound = getattr(meta, attr, None)
-                if bound is not None:
-                    checks.append((is_outside(F.lit(bound)), f"out_of_range:{name}"))
-            pattern = getattr(meta, "pattern", None)
-            if pattern is not None:
-                checks.append((~column.rlike(pattern), f"bad_format:{name}"))
+        checks.extend((fn(column), why) for fn, why in _declared_checks(info, name))
         if name in EPOCH_FIELDS:
             now = F.unix_micros(F.current_timestamp()) / 1e6  # one value per micro-batch
             implausible = (column < F.lit(EARLIEST_EPOCH_S)) | (column > now + F.lit(MAX_FUTURE_SKEW_S)) | F.isnan(column)
@@ -85,27 +177,53 @@ def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
     return checks
 
 
+def weather_cell_checks(grid_deg: float) -> list[tuple[Any, str]]:
+    """An observation's cell must be the cell of its centre in the job's grid: a producer on
+    another grid (or a made-up id) would otherwise join the wrong weather to flights."""
+    expected = cell_id_column(F.col("cell_latitude"), F.col("cell_longitude"), grid_deg)
+    return [(F.col("cell_id") != expected, "wrong_grid:cell_id")]
+
+
+def _default_literal(default: Any, data_type: Any) -> Any:
+    if isinstance(default, list):
+        return F.array().cast(data_type)
+    if isinstance(default, dict):
+        return F.create_map().cast(data_type)
+    return F.lit(default).cast(data_type)
+
+
+def _nested_defaults(model: type[BaseModel], element: Any) -> Any:
+    """A struct of ``model`` with its omitted defaults filled in (a null element stays null)."""
+    schema = spark_schema(model)
+    fields = []
+    for f in schema.fields:
+        info = model.model_fields[f.name]
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        value = element[f.name]
+        fields.append((value if default is None else F.coalesce(value, _default_literal(default, f.dataType))).alias(f.name))
+    return F.when(element.isNull(), F.lit(None).cast(schema)).otherwise(F.struct(*fields))
+
+
 def _defaults(model: type[BaseModel]) -> dict[str, Any]:
-    """Columns that take the model's default when the JSON omits them (as pydantic would)."""
+    """Columns that take the model's default when the JSON omits them (as pydantic would),
+    inside the models of lists too."""
     schema = {f.name: f.dataType for f in spark_schema(model).fields}
     filled = {}
     for name, info in model.model_fields.items():
+        annotation, _ = _optional_inner(info.annotation)
+        inner = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else None
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            filled[name] = F.transform(F.col(name), _defaults_filler(inner))
         if info.is_required():
             continue
         default = info.get_default(call_default_factory=True)
         if default is None:
             continue
-        if isinstance(default, list):
-            literal = F.array().cast(schema[name])
-        elif isinstance(default, dict):
-            literal = F.create_map().cast(schema[name])
-        else:
-            literal = F.lit(default).cast(schema[name])
-        filled[name] = F.coalesce(F.col(name), literal)
+        filled[name] = F.coalesce(filled.get(name, F.col(name)), _default_literal(default, schema[name]))
     return filled
 
 
-def parse_messages(raw: Any, model: type[Message]) -> Any:
+def parse_messages(raw: Any, model: type[Message], extra_checks: list[tuple[Any, str]] | None = None) -> Any:
     """Kafka-shaped rows (``value`` bytes or string; ``key``/``topic``/... if present) to model columns.
 
     Adds ``raw`` (the payload text), ``kafka_key`` and ``reject_reason`` (null when valid; else the
@@ -138,7 +256,7 @@ def parse_messages(raw: Any, model: type[Message]) -> Any:
         .when(F.col("_unparseable"), F.lit("malformed_json"))
         .when(corrupt, F.lit("wrong_type"))
     )
-    for failing, why in _field_checks(model):
+    for failing, why in _field_checks(model) + list(extra_checks or []):
         reason = reason.when(failing, F.lit(why))
     return parsed.withColumn("reject_reason", reason).drop(CORRUPT, "_unparseable")
 
@@ -162,6 +280,7 @@ def rejected_rows(parsed: Any, source_topic: str) -> Any:
         F.substring(F.coalesce(F.col("raw"), F.lit("")), 1, MAX_PAYLOAD_BYTES).alias("raw"),
         F.col("kafka_key").alias("key"),
         F.unix_timestamp(F.current_timestamp()).cast("double").alias("at"),
+        F.lit(None).cast("string").alias("detail"),
     )
 
 

@@ -97,3 +97,36 @@ def test_two_journeys_of_one_route_and_day_keep_distinct_keys():
     second = c.ScheduleJourney(**{**SAMPLES[c.ScheduleJourney], "flight_numbers": ["LH402"]})
     assert first.key != second.key
     assert first.key.startswith("FRA-JFK-2026-11-22") and second.key.startswith("FRA-JFK-2026-11-22")
+
+
+@pytest.mark.parametrize(
+    ("model", "change"),
+    [
+        (c.FlightState, {"velocity": float("nan")}),
+        (c.FlightState, {"baro_altitude": float("inf")}),
+        (c.FlightState, {"callsign": "DLH\x00400"}),
+        (c.FlightState, {"vertical_rate": 900.0}),
+        (c.WeatherObservation, {"wind_gusts_10m": float("nan")}),
+        (c.WeatherObservation, {"wind_gusts_10m": 5000.0}),
+        (c.ReferenceRecord, {"names": {"en": None}}),
+        (c.ReferenceRecord, {"names": {"e.n": "Frankfurt"}}),
+        (c.ReferenceRecord, {"names": {"$en": "Frankfurt"}}),
+        (c.ReferenceRecord, {"names": {"en": "Frank\x00furt"}}),
+        (c.ScheduleJourney, {"legs": [None]}),
+        (c.ScheduleJourney, {"flight_numbers": [None]}),
+    ],
+    ids=lambda v: getattr(v, "__name__", None) or json.dumps(v, default=str),
+)
+def test_the_models_refuse_what_the_database_refuses_at_any_depth(model, change):
+    """NaN/±Infinity, NUL characters, '$'/'.' map keys, nested nulls and unphysical values."""
+    with pytest.raises(ValidationError):
+        model.model_validate({**SAMPLES[model], **change})
+
+
+def test_a_nested_leg_with_a_nul_is_refused_but_a_dead_letter_keeps_its_raw_payload_verbatim():
+    journey = SAMPLES[c.ScheduleJourney]
+    leg = {**journey["legs"][0], "departure_airport": "FR\x00"}
+    with pytest.raises(ValidationError, match="departure_airport"):
+        c.ScheduleJourney.model_validate({**journey, "legs": [leg]})
+    letter = c.DeadLetter.model_validate({**SAMPLES[c.DeadLetter], "raw": "\x00\xff garbage"})
+    assert letter.raw == "\x00\xff garbage"

@@ -262,3 +262,73 @@ def test_newest_per_aircraft_tracks_and_alert_signals(spark):
     high = signals[("aaaaaa", "HIGH_RISK")]
     assert (high.first_seen, high.last_seen, high.reasons) == (T0, T0 + 31, ["thunderstorm", "precipitation > 5 mm"])
     assert signals[("bbbbbb", "EMERGENCY")].reasons == ["squawk 7600 radio failure"]
+
+
+NESTED_POISON = [
+    # (model, change to a valid message, the dead-letter reason the job must give)
+    ("journey", {"legs": [None]}, "missing:legs[]"),
+    ("journey", {"flight_numbers": [None]}, "missing:flight_numbers[]"),
+    ("journey", {"legs": [{"flight_number": None}]}, "missing:legs[].flight_number"),
+    ("journey", {"legs": [{"departure_airport": "FR\x00"}]}, "bad_text:legs[].departure_airport"),
+    ("reference", {"names": {"en": None}}, "missing:names{}"),
+    ("reference", {"names": {"e.n": "x"}}, "bad_key:names"),
+    ("reference", {"names": {"$where": "x"}}, "bad_key:names"),
+    ("reference", {"latitude": float("nan")}, "not_finite:latitude"),
+    ("flight", {"callsign": "DLH\x00"}, "bad_text:callsign"),
+    ("flight", {"velocity": float("nan")}, "not_finite:velocity"),
+    ("flight", {"baro_altitude": float("inf")}, "not_finite:baro_altitude"),
+    ("flight", {"vertical_rate": 9_000.0}, "out_of_range:vertical_rate"),
+    ("weather", {"wind_gusts_10m": float("nan")}, "not_finite:wind_gusts_10m"),
+]
+
+
+def _poisoned(kind: str, change: dict) -> tuple[type, str]:
+    from skyrisk.contracts import ReferenceRecord, ScheduleJourney, ScheduleLeg
+
+    if kind == "flight":
+        base, model = json.loads(flight().model_dump_json()), FlightState
+    elif kind == "weather":
+        base, model = json.loads(weather().model_dump_json()), WeatherObservation
+    elif kind == "reference":
+        base = json.loads(ReferenceRecord(source="sim", type="city", code="FRA", names={"en": "Frankfurt"},
+                                          fetched_time=T0).model_dump_json())
+        model = ReferenceRecord
+    else:
+        leg = ScheduleLeg(departure_airport="FRA", departure_local="2026-12-01T10:00", arrival_airport="JFK",
+                          arrival_local="2026-12-01T12:00", marketing_airline="LH", flight_number=400)
+        base = json.loads(ScheduleJourney(source="sim", origin="FRA", destination="JFK", query_date="2026-12-01",
+                                          duration_iso="PT2H", duration_minutes=120, stops=0, flight_numbers=["LH400"],
+                                          legs=[leg], fetched_time=T0).model_dump_json())
+        model = ScheduleJourney
+    for name, value in change.items():
+        if name == "legs" and value != [None]:
+            value = [{**base["legs"][0], **value[0]}]
+        base[name] = value
+    return model, json.dumps(base)  # NaN/Infinity as JSON's non-standard tokens, as a sloppy producer writes them
+
+
+@pytest.mark.parametrize(("kind", "change", "reason"), NESTED_POISON, ids=[r for _k, _c, r in NESTED_POISON])
+def test_nested_and_non_finite_poison_gets_its_reason_instead_of_reaching_the_database(spark, kind, change, reason):
+    model, payload = _poisoned(kind, change)
+    parsed = tf.parse_messages(kafka_frame(spark, [("k", payload)]), model)
+    assert [r.reject_reason for r in parsed.collect()] == [reason]
+
+
+def test_omitted_defaults_of_nested_models_are_filled_as_pydantic_would(spark):
+    from skyrisk.contracts import ScheduleJourney
+
+    model, payload = _poisoned("journey", {})
+    journey = json.loads(payload)
+    del journey["legs"][0]["stops"]  # optional in the leg model: pydantic takes 0
+    parsed = tf.parse_messages(kafka_frame(spark, [("k", json.dumps(journey))]), ScheduleJourney)
+    row = parsed.collect()[0]
+    assert row.reject_reason is None
+    assert ScheduleJourney.model_validate(tf.valid_rows(parsed, ScheduleJourney).collect()[0].asDict(recursive=True)).legs[0].stops == 0
+
+
+def test_weather_of_a_cell_from_another_grid_is_rejected(spark):
+    on_grid = weather(FRANKFURT_CELL)
+    quarter_grid = on_grid.model_copy(update={"cell_id": "201:35"})  # a 0.25° producer's id for the same place
+    frame = kafka_frame(spark, [("a", on_grid.model_dump_json()), ("b", quarter_grid.model_dump_json())])
+    parsed = tf.parse_messages(frame, WeatherObservation, tf.weather_cell_checks(GRID))
+    assert [r.reject_reason for r in parsed.orderBy("kafka_key").collect()] == [None, "wrong_grid:cell_id"]
