@@ -18,13 +18,16 @@ replaces exactly what its first attempt wrote, and the checkpoint makes Kafka of
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,12 +50,32 @@ MODEL_POLL_SECONDS = 60.0
 DEAD_LETTER_TRIGGER_SECONDS = 30.0
 TRACK_HISTORY_SECONDS = 2 * 3600
 PROGRESS_HISTORY_SECONDS = 24 * 3600
+CHECKPOINTED_QUERIES = ("flights", "reference", "deadletter")
+COMPACTED_TOPICS = frozenset(t.name for t in contracts.TOPICS if t.compacted)
 INPUT_TOPICS = {
     contracts.FLIGHT_STATES.name: FlightState,
     contracts.WEATHER.name: WeatherObservation,
     contracts.LH_REFERENCE.name: ReferenceRecord,
     contracts.LH_SCHEDULES.name: ScheduleJourney,
 }
+
+
+EPHEMERAL_PREFIX = "skyrisk-"
+
+
+def ephemeral_checkpoint(name: str) -> str:
+    """A fresh temporary checkpoint folder, named after this process; the folders of processes
+    that are gone (kill -9 leaves them) are removed first, so they never pile up."""
+    import psutil
+
+    pattern = f"{EPHEMERAL_PREFIX}{name}-"
+    root = tempfile.gettempdir()
+    for entry in os.listdir(root):
+        if entry.startswith(pattern):
+            pid = entry[len(pattern):].split("-", 1)[0]
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
+                shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{pattern}{os.getpid()}-")
 
 
 class StepTimer:
@@ -124,17 +147,24 @@ class StreamingJob:
         self.model_stamp = latest_model_stamp(settings)
         self.model_checked_at = time.monotonic()
         log.info("phase model %s (mode %s, bootstrap %s)", self.model.version, self.model.mode, self.model.bootstrap)
+        flights_topic = contracts.FLIGHT_STATES.name
         self.live_writer = sinks.CoalescingWriter(
             self.db["flights_live"], keep="newest",
             housekeeping=lambda: sinks.expire_live_flights(self.db, time.time(), settings.live_expiry_minutes),
+            on_refused=self._dead_letter_refused(flights_topic, "flights_live"),
         )
         self.newest_event_time = 0.0
         self.track_writer = sinks.CoalescingWriter(
             self.db["tracks"], keep="first",
             housekeeping=lambda: sinks.expire_track_points(self.db, self.newest_event_time - TRACK_HISTORY_SECONDS),
             housekeeping_interval_s=300.0,
+            on_refused=self._dead_letter_refused(flights_topic, "tracks"),
         )
-        self.weather_writer = sinks.CoalescingWriter(self.db["weather_latest"], keep="newest", order_field="observation_time")
+        self.weather_writer = sinks.CoalescingWriter(
+            self.db["weather_latest"], keep="newest", order_field="observation_time",
+            on_refused=self._dead_letter_refused(contracts.WEATHER.name, "weather_latest"))
+        # An observation whose cell is not its centre's cell in this job's grid is dead-lettered.
+        self.extra_checks = {WeatherObservation: tf.weather_cell_checks(settings.weather_grid_deg)}
         self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
         self.weather_lock = threading.Lock()
         # Each aircraft's newest report and run outside the envelope (skyrisk.behaviour): touched
@@ -142,8 +172,10 @@ class StreamingJob:
         self.aircraft_context = empty_context_table(spark).localCheckpoint(eager=True)
         self.stats = BatchStats()
         self.queries: list[Any] = []
-        self.weather_checkpoint = tempfile.mkdtemp(prefix="skyrisk-weather-")
+        self.weather_checkpoint = ephemeral_checkpoint("weather")
         self.listener = None
+        self.query_ids: dict[str, str] = {}
+        self.query_started = threading.Event()
 
     # --- sources ------------------------------------------------------------------------------
     def _kafka(self, topics: list[str], **options: str) -> Any:
@@ -160,6 +192,16 @@ class StreamingJob:
     def _checkpoint(self, name: str) -> str:
         return f"{self.settings.resolved_checkpoint_dir.rstrip('/')}/streaming/{name}"
 
+    def _parse(self, raw: Any, model: type[contracts.Message]) -> Any:
+        return tf.parse_messages(raw, model, self.extra_checks.get(model))
+
+    def _dead_letter_refused(self, source_topic: str, collection: str) -> Any:
+        """What a writer does with a document the database refuses: one dead letter, the rest goes on."""
+        def dead_letter(document: dict[str, Any], error: BaseException) -> None:
+            sinks.publish(self.producer, contracts.DEAD_LETTER.name,
+                          [sinks.refused_dead_letter(source_topic, collection, document, error)])
+        return dead_letter
+
     def _start(self, frame: Any, name: str, handler: Any, checkpoint: str, available_now: bool,
                trigger_seconds: float | None = None) -> Any:
         writer = frame.writeStream.queryName(name).foreachBatch(handler).option("checkpointLocation", checkpoint)
@@ -168,12 +210,42 @@ class StreamingJob:
         else:
             writer = writer.trigger(processingTime=f"{trigger_seconds or self.settings.trigger_seconds} seconds")
         query = writer.start()
+        self.query_ids[name] = query.id
         self.queries.append(query)
         return query
 
+    def _query_run(self, name: str, timeout_s: float = 60.0) -> str:
+        """A short id of the query's checkpoint: stable across restarts, new when the checkpoint is
+        reset. (A batch can start before ``writer.start()`` returns: wait for the id.)"""
+        deadline = time.monotonic() + timeout_s
+        while name not in self.query_ids:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"query {name} has no id after {timeout_s:.0f} s")
+            time.sleep(0.05)
+        return self.query_ids[name].split("-")[0]
+
+    def _checkpoint_is_new(self, checkpoint: str) -> bool:
+        """No offset log yet: a first start, or a checkpoint someone deleted (any Hadoop file system)."""
+        jvm = self.spark._jvm
+        offsets = jvm.org.apache.hadoop.fs.Path(f"{checkpoint.rstrip('/')}/offsets")
+        fs = offsets.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        return not fs.exists(offsets) or len(fs.listStatus(offsets)) == 0
+
+    def _starting_offsets(self, name: str) -> dict[str, str]:
+        """Where a query with a new checkpoint starts: where the last run of that query stopped
+        (``stream_offsets``), else the beginning of the topics. A reset checkpoint thus neither
+        writes the retained day into the lake again nor skips anything."""
+        if not self._checkpoint_is_new(self._checkpoint(name)):
+            return {}  # the checkpoint decides
+        stored = sinks.with_database_retries(lambda: sinks.stored_offsets(self.db, name), "stream_offsets")
+        if stored is None:
+            return {"startingOffsets": "earliest"}
+        log.warning("%s: the checkpoint is new; resuming at the offsets its last run committed: %s", name, stored)
+        return {"startingOffsets": stored}
+
     # --- weather --------------------------------------------------------------------------------
     def handle_weather(self, batch: Any, batch_id: int) -> None:
-        observations = tf.valid_rows(tf.parse_messages(batch, WeatherObservation), WeatherObservation).cache()
+        observations = tf.valid_rows(self._parse(batch, WeatherObservation), WeatherObservation).cache()
         try:
             if observations.isEmpty():
                 self.stats.record("weather", batch_id, {})
@@ -263,8 +335,11 @@ class StreamingJob:
     def _write_lake(self, enriched: Any, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
+        # <checkpoint id>-<batch id>: a replayed batch replaces its own partition; a reset
+        # checkpoint (batch ids from 0 again) writes new ones instead of overwriting history.
+        partition = f"{self._query_run('flights')}-{batch_id}"
         (
-            enriched.withColumn("batch_id", F.lit(batch_id))
+            enriched.withColumn("batch_id", F.lit(partition))
             .write.mode("overwrite")
             .option("partitionOverwriteMode", "dynamic")
             .partitionBy("date", "hour", "batch_id")
@@ -280,7 +355,9 @@ class StreamingJob:
         def store() -> list[Any]:
             stored = sinks.open_alert_episodes(self.db, sorted({s["icao24"] for s in signals}), since)
             alerts = plan_alerts(signals, newest_by_aircraft_and_type(stored), source=source)
-            sinks.upsert_alerts(self.db, alerts)
+            refused = self._dead_letter_refused(contracts.FLIGHT_STATES.name, "alerts")
+            sinks.upsert_alerts(self.db, alerts, lambda index, error: refused(
+                {"_id": alerts[index].episode_id, **alerts[index].model_dump()}, error))
             return alerts
 
         alerts = sinks.with_database_retries(store, "alerts")
@@ -289,22 +366,47 @@ class StreamingJob:
 
     # --- reference and schedules --------------------------------------------------------------------
     def handle_reference(self, batch: Any, batch_id: int) -> None:
+        from pydantic import ValidationError
         from pyspark.sql import functions as F
 
         batch = batch.cache()
         try:
             written: dict[str, int] = {}
+            letters: list[tuple[str, str]] = []
             for topic, model in ((contracts.LH_REFERENCE.name, ReferenceRecord), (contracts.LH_SCHEDULES.name, ScheduleJourney)):
-                valid = tf.valid_rows(tf.parse_messages(batch.where(F.col("topic") == topic), model), model)
-                records = [model.model_validate(r.asDict(recursive=True)) for r in valid.toLocalIterator()]
+                fields = contracts.spark_schema(model).fieldNames()
+                valid = (self._parse(batch.where(F.col("topic") == topic), model)
+                         .where(F.col("reject_reason").isNull()).select(*fields, "raw", "kafka_key"))
+                records = []
+                # The Spark checks mirror the model; a record they let through that the model still
+                # refuses is dead-lettered, never allowed to fail the batch (the topic is compacted:
+                # a failing record would fail every restart).
+                for row in valid.toLocalIterator():
+                    values = row.asDict(recursive=True)
+                    try:
+                        records.append(model.model_validate({f: values[f] for f in fields}))
+                    except ValidationError as error:
+                        letters.append(sinks.invalid_dead_letter(topic, row["raw"], row["kafka_key"], error))
+                refused = self._refused_records(topic, letters)
                 if model is ReferenceRecord:
-                    written.update(sinks.with_database_retries(lambda: sinks.upsert_reference(self.db, records), "reference"))
+                    written.update(sinks.with_database_retries(
+                        lambda: sinks.upsert_reference(self.db, records, refused), "reference"))
                 else:
                     written["schedules"] = sinks.with_database_retries(
-                        lambda: sinks.upsert_schedules(self.db, records), "schedules")
-            self.stats.record("reference", batch_id, written)
+                        lambda: sinks.upsert_schedules(self.db, records, refused), "schedules")
+            if letters:
+                sinks.publish(self.producer, contracts.DEAD_LETTER.name, letters)
+            rejects = dict(Counter(json.loads(value)["reason"] for _key, value in letters))
+            self.stats.record("reference", batch_id, written, rejects)
         finally:
             batch.unpersist()
+
+    @staticmethod
+    def _refused_records(topic: str, letters: list[tuple[str, str]]) -> Any:
+        def refused(record: Any, error: BaseException) -> None:
+            collection = sinks.REFERENCE_COLLECTIONS.get(getattr(record, "type", ""), "schedules")
+            letters.append(sinks.refused_dead_letter(topic, collection, {"_id": record.key, **record.model_dump()}, error))
+        return refused
 
     # --- dead letters ----------------------------------------------------------------------------
     def dead_letters(self, raw: Any) -> Any:
@@ -312,7 +414,7 @@ class StreamingJob:
 
         from pyspark.sql import functions as F
 
-        parts = [tf.rejected_rows(tf.parse_messages(raw.where(F.col("topic") == t), m), t) for t, m in INPUT_TOPICS.items()]
+        parts = [tf.rejected_rows(self._parse(raw.where(F.col("topic") == t), m), t) for t, m in INPUT_TOPICS.items()]
         return reduce(lambda a, b: a.unionByName(b), parts)
 
     def handle_dead_letters(self, batch: Any, batch_id: int) -> None:
@@ -333,7 +435,11 @@ class StreamingJob:
     # --- progress ---------------------------------------------------------------------------------
     def on_progress(self, progress: Any) -> None:
         sink_rows, rejects, step_ms = self.stats.take(progress.name, progress.batchId)
-        document = sinks.progress_document(progress, sink_rows, rejects, step_ms)
+        document = sinks.progress_document(progress, sink_rows, rejects, step_ms, COMPACTED_TOPICS)
+        if document.data_lost:
+            log.error("%s batch %d: %s messages were deleted by Kafka retention before this job read them "
+                      "(the job was stopped or fell behind longer than the topic keeps data)",
+                      document.query, document.batch_id, document.data_lost)
         log.info(
             "%s batch %d: %d rows, %.0f rows/s processed, %d ms (%s), watermark %s, %d late rows dropped, sinks %s, "
             "rejects %s, lag %s",
@@ -342,6 +448,11 @@ class StreamingJob:
             document.rejects, document.kafka_lag,
         )
         try:
+            if progress.name in CHECKPOINTED_QUERIES and progress.sources:
+                self.db["stream_offsets"].replace_one(
+                    {"_id": progress.name},
+                    sinks.offsets_document(progress.name, str(progress.id), progress.batchId, progress.sources[0].endOffset),
+                    upsert=True)
             self.db["stream_progress"].insert_one(document.model_dump())
             if progress.batchId % 100 == 0:
                 self.db["stream_progress"].delete_many({"timestamp": {"$lt": time.time() - PROGRESS_HISTORY_SECONDS}})
@@ -398,8 +509,8 @@ class StreamingJob:
                     tf.parse_messages(
                         self._kafka(
                             [contracts.FLIGHT_STATES.name],
-                            startingOffsets="earliest",
                             maxOffsetsPerTrigger=str(MAX_FLIGHT_OFFSETS_PER_TRIGGER),
+                            **self._starting_offsets("flights"),
                         ),
                         FlightState,
                     ),
@@ -408,9 +519,9 @@ class StreamingJob:
             )
         )
         self._start(flights, "flights", self.handle_flights, self._checkpoint("flights"), available_now)
-        reference = self._kafka([contracts.LH_REFERENCE.name, contracts.LH_SCHEDULES.name], startingOffsets="earliest")
+        reference = self._kafka([contracts.LH_REFERENCE.name, contracts.LH_SCHEDULES.name], **self._starting_offsets("reference"))
         self._start(reference, "reference", self.handle_reference, self._checkpoint("reference"), available_now)
-        raw_inputs = self._kafka(list(INPUT_TOPICS), startingOffsets="earliest")
+        raw_inputs = self._kafka(list(INPUT_TOPICS), **self._starting_offsets("deadletter"))
         # Dead letters read every input again, flights included: few, larger batches keep that
         # second pass from competing with every flights micro-batch for the cores.
         self._start(self.dead_letters(raw_inputs), "deadletter", self.handle_dead_letters, self._checkpoint("deadletter"),
@@ -450,7 +561,9 @@ class StreamingJob:
             self.listener = None
         for writer in (self.live_writer, self.track_writer, self.weather_writer):
             writer.close()
-        self.producer.flush(10)
+        undelivered = self.producer.flush(30)
+        if undelivered:
+            log.error("%d alerts/dead letters were not delivered before shutdown (broker unreachable)", undelivered)
         self.producer = None  # its librdkafka threads end with it
         self.mongo.close()
         shutil.rmtree(self.weather_checkpoint, ignore_errors=True)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pymongo import UpdateOne
 
-from skyrisk.contracts import Alert, ReferenceRecord, ScheduleJourney, StreamProgress
+from skyrisk.contracts import Alert, DeadLetter, ReferenceRecord, ScheduleJourney, Source, StreamProgress, unstorable
 
 log = logging.getLogger("streaming.sinks")
 
@@ -33,13 +34,49 @@ REFERENCE_COLLECTIONS = {
 BULK_CHUNK = 10
 
 
-def bulk_upsert(collection: Any, operations: list[UpdateOne]) -> int:
-    """Unordered bulk upserts in requests of ``BULK_CHUNK``; returns how many were sent."""
+# What "the database is not there" looks like; any other error of a write is the database refusing
+# that document (NaN, a NUL, a '$' key, too large...), which no retry can fix.
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+    return AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
+
+
+Refused = Callable[[int, BaseException], None]  # (index of the operation, the database's answer)
+
+
+def bulk_upsert(collection: Any, operations: list[UpdateOne], on_refused: Refused | None = None) -> int:
+    """Unordered bulk upserts in requests of ``BULK_CHUNK``; returns how many were written.
+
+    With ``on_refused``, a request the database refuses is split: each of its operations is tried
+    alone, the refused ones go to ``on_refused`` and the rest are written. Without it, or when the
+    database is unreachable, the error is raised.
+    """
+    transient = _transient_errors()
+    written = 0
     for start in range(0, len(operations), BULK_CHUNK):
-        collection.bulk_write(operations[start : start + BULK_CHUNK], ordered=False)
-    return len(operations)
+        chunk = operations[start : start + BULK_CHUNK]
+        try:
+            collection.bulk_write(chunk, ordered=False)
+            written += len(chunk)
+            continue
+        except transient:
+            raise
+        except Exception:
+            if on_refused is None:
+                raise
+        for index, operation in enumerate(chunk, start):
+            try:
+                collection.bulk_write([operation], ordered=False)
+                written += 1
+            except transient:
+                raise
+            except Exception as refusal:
+                on_refused(index, refusal)
+    return written
 
 
+MAX_DEAD_LETTER_RAW = 64 * 1024  # as streaming.transforms.MAX_PAYLOAD_BYTES: a letter must fit the broker
 DATABASE_RETRY_SECONDS = 300.0  # how long a micro-batch waits for the database before it fails
 
 
@@ -50,14 +87,12 @@ def with_database_retries(action: Callable[[], Any], what: str, deadline_s: floa
     The micro-batch waits instead of failing: a database outage must not kill the query (and cost a
     Spark restart). The writes are idempotent upserts, so repeating a half-done action is harmless.
     """
-    from pymongo.errors import AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError
-
     waited = 0.0
     delay = 1.0
     while True:
         try:
             return action()
-        except (AutoReconnect, ConnectionFailure, ServerSelectionTimeoutError) as exc:
+        except _transient_errors() as exc:
             if waited >= deadline_s:
                 raise
             log.warning("%s: database unreachable (%s); retrying in %.0f s", what, type(exc).__name__, delay)
@@ -120,9 +155,9 @@ def open_alert_episodes(db: Any, icao24s: list[str], since: float) -> list[Mappi
     return list(db["alerts"].find({"icao24": {"$in": icao24s}, "last_seen": {"$gte": since}}))
 
 
-def upsert_alerts(db: Any, alerts: list[Alert]) -> int:
+def upsert_alerts(db: Any, alerts: list[Alert], on_refused: Refused | None = None) -> int:
     operations = [UpdateOne({"_id": a.episode_id}, {"$set": a.model_dump()}, upsert=True) for a in alerts]
-    return bulk_upsert(db["alerts"], operations)
+    return bulk_upsert(db["alerts"], operations, on_refused)
 
 
 def weather_latest_documents(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict[str, Any]]:
@@ -130,25 +165,44 @@ def weather_latest_documents(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict
     return ({**_plain(r), "_id": r["cell_id"]} for r in rows)
 
 
-def upsert_reference(db: Any, records: Iterable[ReferenceRecord]) -> dict[str, int]:
+def upsert_reference(db: Any, records: Iterable[ReferenceRecord],
+                     on_refused: Callable[[ReferenceRecord, BaseException], None] | None = None) -> dict[str, int]:
     """countries/cities/airports/airlines/aircraft: ``_id`` = the code."""
-    by_collection: dict[str, list[UpdateOne]] = {}
+    by_collection: dict[str, list[ReferenceRecord]] = {}
     for record in records:
-        doc = record.model_dump()
-        by_collection.setdefault(REFERENCE_COLLECTIONS[record.type], []).append(
-            UpdateOne({"_id": record.code}, {"$set": doc}, upsert=True)
-        )
-    return {name: bulk_upsert(db[name], ops) for name, ops in by_collection.items()}
+        by_collection.setdefault(REFERENCE_COLLECTIONS[record.type], []).append(record)
+    return {
+        name: bulk_upsert(db[name], [UpdateOne({"_id": r.code}, {"$set": r.model_dump()}, upsert=True) for r in group],
+                          _refused_items(group, on_refused))
+        for name, group in by_collection.items()
+    }
 
 
-def upsert_schedules(db: Any, journeys: Iterable[ScheduleJourney]) -> int:
+def upsert_schedules(db: Any, journeys: list[ScheduleJourney],
+                     on_refused: Callable[[ScheduleJourney, BaseException], None] | None = None) -> int:
     """schedules: one document per journey, ``_id`` = its topic key (route, date, flight numbers)."""
     operations = [UpdateOne({"_id": j.key}, {"$set": j.model_dump()}, upsert=True) for j in journeys]
-    return bulk_upsert(db["schedules"], operations)
+    return bulk_upsert(db["schedules"], operations, _refused_items(journeys, on_refused))
 
 
-def publish(producer: Any, topic: str, keyed_values: Iterable[tuple[str | None, str]]) -> int:
-    """Produce and wait for delivery (small volumes: alerts, dead letters)."""
+def _refused_items(items: list[Any], on_refused: Callable[[Any, BaseException], None] | None) -> Refused | None:
+    """``bulk_upsert``'s (index, error) callback for a list of items: hands over the item itself."""
+    if on_refused is None:
+        return None
+    return lambda index, error: on_refused(items[index], error)
+
+
+PUBLISH_DEADLINE_SECONDS = 300.0  # how long a micro-batch waits for the broker before it fails
+
+
+def publish(producer: Any, topic: str, keyed_values: Iterable[tuple[str | None, str]],
+            deadline_s: float = PUBLISH_DEADLINE_SECONDS) -> int:
+    """Produce and wait for delivery (small volumes: alerts, dead letters).
+
+    A full local queue (BufferError) is drained by polling, not dropped. Raises when a message
+    failed or is still undelivered after ``deadline_s``: the micro-batch then fails and is
+    replayed from its checkpoint, so nothing is lost silently.
+    """
     failures: list[str] = []
 
     def on_delivery(error, _message):
@@ -156,14 +210,47 @@ def publish(producer: Any, topic: str, keyed_values: Iterable[tuple[str | None, 
             failures.append(str(error))
 
     count = 0
+    deadline = time.monotonic() + deadline_s
     for key, value in keyed_values:
-        producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the producer queue to {topic} stayed full for {deadline_s:.0f} s") from None
+                producer.poll(0.5)  # deliveries free room in the queue
         producer.poll(0)
         count += 1
-    producer.flush(30)
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {count} messages to {topic} failed: {failures[0]}")
+    undelivered = producer.flush(max(1.0, deadline - time.monotonic()))
+    if undelivered or failures:
+        why = failures[0] if failures else "not acknowledged in time"
+        raise RuntimeError(f"{len(failures) + undelivered} of {count} messages to {topic} were not delivered: {why}")
     return count
+
+
+def refused_dead_letter(source_topic: str, collection: str, document: Mapping[str, Any], error: BaseException) -> tuple[str, str]:
+    """A document the database refused, as a (key, JSON) dead letter of ``source_topic``."""
+    source = document.get("source")
+    letter = DeadLetter(
+        source=source if source in typing.get_args(Source) else "live",
+        source_topic=source_topic,
+        reason=f"refused:{collection}",
+        raw=json.dumps(_plain(dict(document)), default=str)[:MAX_DEAD_LETTER_RAW],
+        key=str(document.get("_id")),
+        at=time.time(),
+        detail=str(error)[:500],
+    )
+    return source_topic, letter.model_dump_json()
+
+
+def invalid_dead_letter(source_topic: str, raw: str | None, key: str | None, error: Any) -> tuple[str, str]:
+    """A record the pydantic model refused after the Spark checks let it through, as a dead letter."""
+    first = error.errors()[0] if hasattr(error, "errors") and error.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "record"
+    letter = DeadLetter(source="live", source_topic=source_topic, reason=f"invalid:{where}",
+                        raw=(raw or "")[:MAX_DEAD_LETTER_RAW], key=key, at=time.time(), detail=str(error)[:500])
+    return source_topic, letter.model_dump_json()
 
 
 def lag_key(topic: str) -> str:
@@ -188,8 +275,43 @@ def kafka_lag(source_progress: Any) -> dict[str, int]:
     return lag
 
 
+def lost_messages(source_progress: Any, compacted: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Messages a batch should have read but Kafka had already deleted (retention), per topic.
+
+    With ``failOnDataLoss=false`` Spark skips deleted offsets without a word; the batch's offset
+    range then holds more messages than it read. Compacted topics have gaps by design: skipped.
+    """
+    lost: dict[str, int] = {}
+    for source in source_progress:
+        try:
+            start = json.loads(source.startOffset)
+            end = json.loads(source.endOffset)
+        except (TypeError, ValueError):
+            continue  # a first batch has no start
+        if not isinstance(start, dict) or not isinstance(end, dict) or compacted.intersection(end):
+            continue
+        expected = sum(max(0, int(o) - int(start.get(topic, {}).get(p, o))) for topic, parts in end.items() for p, o in parts.items())
+        missing = expected - int(source.numInputRows or 0)
+        if missing > 0:
+            key = lag_key("+".join(sorted(end)))
+            lost[key] = lost.get(key, 0) + missing
+    return lost
+
+
+def offsets_document(query: str, query_id: str, batch_id: int, end_offset: str | None) -> dict[str, Any]:
+    """stream_offsets: where a query's last committed batch ended (Kafka's JSON, kept as text:
+    topic names have dots, which FerretDB refuses in keys)."""
+    return {"_id": query, "query_id": query_id, "batch_id": batch_id, "end_offset": end_offset, "at": time.time()}
+
+
+def stored_offsets(db: Any, query: str) -> str | None:
+    doc = db["stream_offsets"].find_one({"_id": query})
+    return doc.get("end_offset") if doc else None
+
+
 def progress_document(
-    progress: Any, sink_rows: dict[str, int], rejects: dict[str, int], step_ms: dict[str, int] | None = None
+    progress: Any, sink_rows: dict[str, int], rejects: dict[str, int], step_ms: dict[str, int] | None = None,
+    compacted: frozenset[str] = frozenset(),
 ) -> StreamProgress:
     """One stream_progress document; ``step_ms`` (time per step of the batch) is an extra field."""
     return StreamProgress(
@@ -206,6 +328,7 @@ def progress_document(
         rejects=rejects,
         kafka_lag=kafka_lag(progress.sources),
         step_ms=step_ms or {},
+        data_lost=lost_messages(progress.sources, compacted),
     )
 
 
@@ -228,10 +351,15 @@ class CoalescingWriter:
         order_field: str = "event_time",
         housekeeping: Callable[[], Any] | None = None,
         housekeeping_interval_s: float = 60.0,
+        on_refused: Callable[[dict[str, Any], BaseException], None] | None = None,
     ) -> None:
         import threading
 
         self.collection = collection
+        # A document the database refuses is handed to on_refused (the dead letters) and dropped:
+        # resubmitting it would block every document queued behind it.
+        self.on_refused = on_refused
+        self.refused = 0
         # Deletes of stale documents scan the whole collection on FerretDB (no pushdown beyond
         # _id): run them here, seldom, between writes, never in a micro-batch.
         self.housekeeping = housekeeping
@@ -281,6 +409,15 @@ class CoalescingWriter:
         except Exception:  # the next round tries again; writing goes on
             log.exception("housekeeping of %s failed", self.collection.name)
 
+    def _refuse(self, document: dict[str, Any], error: BaseException) -> None:
+        self.refused += 1
+        log.error("%s refused document %s: %s", self.collection.name, document.get("_id"), error)
+        if self.on_refused is not None:
+            try:
+                self.on_refused(document, error)
+            except Exception:  # the refusal is logged and counted; the writer goes on
+                log.exception("dead-lettering a refused %s document failed", self.collection.name)
+
     def _run(self) -> None:
         while True:
             self.wake.wait(1.0)
@@ -288,9 +425,18 @@ class CoalescingWriter:
             self._housekeep()
             with self.lock:
                 batch, self.pending = list(self.pending.values()), {}
+            storable = []
+            for document in batch:
+                where = unstorable(document)
+                if where is None:
+                    storable.append(document)
+                else:
+                    self._refuse(document, ValueError(f"{where}: NaN/Infinity, a NUL or a '$'/'.' key"))
+            batch = storable
             if batch:
                 try:
-                    self.written += bulk_upsert(self.collection, self._operations(batch))
+                    self.written += bulk_upsert(self.collection, self._operations(batch),
+                                                lambda index, error: self._refuse(batch[index], error))
                 except Exception:
                     log.exception("writing %d documents to %s failed; retrying", len(batch), self.collection.name)
                     self.submit(batch)  # newer states that arrived meanwhile still win

@@ -114,6 +114,8 @@ class PoisonRecipe:
     required: str  # a required field to leave out
     text_field: str  # a string field to blow up to 1 MB
     time_field: str  # an epoch-seconds field
+    float_field: str  # a float field to set to NaN / Infinity
+    nested: tuple[tuple[str, dict[str, Any], str], ...] = ()  # (kind, changes, reason): poison below the top level
 
 
 def poison_messages(topic: str, recipe: PoisonRecipe, now: float, rng: random.Random) -> list[Message]:
@@ -138,7 +140,19 @@ def poison_messages(topic: str, recipe: PoisonRecipe, now: float, rng: random.Ra
                 f"out_of_range:{recipe.time_field}"),
         Message(topic, recipe.key, edited(**{recipe.time_field: 0.0}), "ancient_time",
                 f"out_of_range:{recipe.time_field}"),
-    ]
+        # FerretDB refuses NaN, Infinity and NUL: before, one such value froze a writer or crash-looped the job.
+        Message(topic, recipe.key, _json_with_nan(base, recipe.float_field, "NaN"), "nan", f"not_finite:{recipe.float_field}"),
+        Message(topic, recipe.key, _json_with_nan(base, recipe.float_field, "Infinity"), "infinity",
+                f"not_finite:{recipe.float_field}"),
+        Message(topic, recipe.key, edited(**{recipe.text_field: "chaos\u0000"}), "nul_text", f"bad_text:{recipe.text_field}"),
+    ] + [Message(topic, recipe.key, edited(**changes), kind, reason) for kind, changes, reason in recipe.nested]
+
+
+def _json_with_nan(base: dict[str, Any], field: str, token: str) -> bytes:
+    """The message with ``field`` set to JSON's non-standard NaN/Infinity token (as Python's json writes it)."""
+    import json
+
+    return json.dumps({**base, field: float("nan") if token == "NaN" else float("inf")}).encode()
 
 
 def phase_one(now: float, rng: random.Random) -> list[Message]:
@@ -146,13 +160,22 @@ def phase_one(now: float, rng: random.Random) -> list[Message]:
     reference, schedules = valid_reference(now), valid_schedules(now)
     recipes = {
         contracts.FLIGHT_STATES.name: PoisonRecipe(flights[0], flights[0].icao24, ("latitude", "north"),
-                                                   "origin_country", "callsign", "event_time"),
+                                                   "origin_country", "callsign", "event_time", "velocity"),
         contracts.WEATHER.name: PoisonRecipe(weather[0], weather[0].cell_id, ("weather_code", "storm"),
-                                             "cell_id", "cell_id", "observation_time"),
+                                             "cell_id", "cell_id", "observation_time", "wind_gusts_10m",
+                                             nested=(("wrong_grid", {"cell_id": "1:1"}, "wrong_grid:cell_id"),)),
         contracts.LH_REFERENCE.name: PoisonRecipe(reference[0], reference[0].key, ("latitude", [1, 2]),
-                                                  "code", "name", "fetched_time"),
+                                                  "code", "name", "fetched_time", "latitude", nested=(
+                                                      ("null_name", {"names": {"en": None}}, "missing:names{}"),
+                                                      ("dotted_key", {"names": {"e.n": "Chaos"}}, "bad_key:names"),
+                                                      ("dollar_key", {"names": {"$en": "Chaos"}}, "bad_key:names"),
+                                                  )),
         contracts.LH_SCHEDULES.name: PoisonRecipe(schedules[0], schedules[0].key, ("legs", "none"),
-                                                  "origin", "days_of_operation", "fetched_time"),
+                                                  "origin", "days_of_operation", "fetched_time", "fetched_time", nested=(
+                                                      ("null_leg", {"legs": [None]}, "missing:legs[]"),
+                                                      ("null_flight_number", {"flight_numbers": [None]},
+                                                       "missing:flight_numbers[]"),
+                                                  )),
     }
     valid = (
         [Message(contracts.FLIGHT_STATES.name, s.icao24, s.model_dump_json().encode()) for s in flights]
@@ -356,7 +379,9 @@ SCENARIOS = [
         name="poison",
         run=run,
         description="random bytes, empty values, wrong types, missing fields, 1 MB payloads, future/ms/ancient "
-        "timestamps on every input topic: each dead-lettered with its reason, valid data flows on",
+        "timestamps, NaN/Infinity, NUL characters on every input topic, and nested poison (null legs and flight "
+        "numbers, null names, '$'/'.' keys, a foreign grid's cell): each dead-lettered with its reason, valid data "
+        "flows on",
         quick=True,
     )
 ]

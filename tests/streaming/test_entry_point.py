@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,23 @@ def test_unreachable_service_names_the_first_needed_one_that_is_down():
     settings = Settings(s3_endpoint=f"http://127.0.0.1:{closed}", _env_file=None)
     message = unreachable_service(settings, ["MinIO (S3)"])
     assert message is not None and message.startswith(f"error: MinIO (S3) is not reachable at 127.0.0.1:{closed};")
+
+
+def test_a_temporary_checkpoint_left_by_a_killed_job_is_removed_at_the_next_start(tmp_path, monkeypatch):
+    """Before: every kill -9 left a /tmp/skyrisk-weather-* folder behind, forever."""
+    import tempfile
+
+    from streaming.app import ephemeral_checkpoint
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left_by_the_dead = tmp_path / f"skyrisk-weather-{dead.pid}-abc"
+    left_by_the_dead.mkdir()
+    ours = tmp_path / f"skyrisk-weather-{os.getpid()}-def"  # a live process's folder stays
+    ours.mkdir()
+
+    fresh = ephemeral_checkpoint("weather")
+
+    assert not left_by_the_dead.exists() and ours.exists()
+    assert os.path.isdir(fresh) and os.path.basename(fresh).startswith(f"skyrisk-weather-{os.getpid()}-")

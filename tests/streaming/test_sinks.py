@@ -6,6 +6,8 @@ import json
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from streaming.sinks import kafka_lag, progress_document
 
 
@@ -155,3 +157,86 @@ def test_database_retries_do_not_hide_other_errors():
     except ValueError:
         return
     raise AssertionError("a non-connection error must surface at once")
+
+
+# --- poison the database refuses, and the producer's queue -------------------------------------------
+@pytest.mark.integration
+def test_a_writer_isolates_a_document_the_database_refuses_and_writes_the_rest(mongo_db):
+    """FerretDB refuses NaN: the one document goes to the dead letters, the other 99 are written
+    (before: the whole pending batch was resubmitted forever and the writer stalled at that chunk)."""
+    from streaming.sinks import CoalescingWriter
+
+    collection = mongo_db[f"refusal_{time.time_ns()}"]
+    refused: list[tuple[str, str]] = []
+    writer = CoalescingWriter(collection, on_refused=lambda doc, error: refused.append((doc["_id"], str(error))))
+    docs = [{"_id": f"a{i:03d}", "event_time": 1.0, "velocity": float("nan") if i == 5 else 240.0} for i in range(100)]
+    try:
+        writer.submit(docs)
+        assert writer.flush(60)
+    finally:
+        writer.close()
+    assert [r[0] for r in refused] == ["a005"]
+    assert collection.count_documents({}) == 99 and writer.refused == 1
+
+
+def test_a_refused_document_becomes_a_dead_letter_of_its_source_topic():
+    from skyrisk.contracts import DeadLetter
+    from streaming.sinks import refused_dead_letter
+
+    key, value = refused_dead_letter("flights.states", "flights_live", {"_id": "3c6444", "source": "sim", "velocity": float("nan")},
+                                     ValueError("NaN is not allowed"))
+    letter = DeadLetter.model_validate_json(value)
+    assert key == "flights.states" and letter.reason == "refused:flights_live" and letter.key == "3c6444"
+    assert "NaN" in letter.raw and letter.detail == "NaN is not allowed" and letter.source == "sim"
+
+
+class QueueFullProducer:
+    """confluent-kafka's Producer as publish() uses it: a queue of ``room`` messages, drained by poll()."""
+
+    def __init__(self, room: int, undeliverable: int = 0) -> None:
+        self.room, self.queued, self.sent, self.undeliverable = room, 0, [], undeliverable
+
+    def produce(self, topic, key=None, value=None, on_delivery=None):
+        if self.queued >= self.room:
+            raise BufferError("Local: Queue full")
+        self.queued += 1
+        self.sent.append(value)
+
+    def poll(self, timeout=0):
+        if timeout > 0:  # waiting lets deliveries free the queue; poll(0) only serves callbacks
+            self.queued = 0
+
+    def flush(self, _timeout=None):
+        return self.undeliverable
+
+
+def test_publish_waits_for_room_in_a_full_queue_instead_of_failing():
+    from streaming.sinks import publish
+
+    producer = QueueFullProducer(room=2)  # before: the third message raised BufferError out of the batch
+    assert publish(producer, "deadletter", [(None, str(i)) for i in range(5)], deadline_s=5) == 5
+    assert producer.sent == [str(i) for i in range(5)]
+
+
+def test_publish_raises_when_messages_are_still_undelivered_at_the_deadline():
+    """Before, what flush() left queued was ignored: the batch committed and the messages were lost."""
+    from streaming.sinks import publish
+
+    with pytest.raises(RuntimeError, match="2 of 3 messages to alerts were not delivered"):
+        publish(QueueFullProducer(room=10, undeliverable=2), "alerts", [(None, "a"), (None, "b"), (None, "c")], deadline_s=1)
+
+
+def test_messages_deleted_by_retention_before_a_batch_read_them_are_counted_as_lost():
+    from streaming.sinks import lost_messages
+
+    def read(start, end, rows):
+        return SimpleNamespace(startOffset=json.dumps(start), endOffset=json.dumps(end), numInputRows=rows)
+
+    topic = {"flights.states": {"0": 100, "1": 50}}
+    ahead = {"flights.states": {"0": 400, "1": 90}}
+    assert lost_messages([read(topic, ahead, 340)]) == {}  # read all 300 + 40
+    assert lost_messages([read(topic, ahead, 40)]) == {"flights_states": 300}  # partition 0 was deleted
+    first = SimpleNamespace(startOffset=None, endOffset=json.dumps(ahead), numInputRows=10)
+    assert lost_messages([first]) == {}  # a first batch has no start to compare with
+    compacted = read({"lufthansa.reference": {"0": 0}}, {"lufthansa.reference": {"0": 10}}, 2)
+    assert lost_messages([compacted], frozenset({"lufthansa.reference"})) == {}  # compaction gaps are not loss

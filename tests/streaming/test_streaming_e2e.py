@@ -269,3 +269,29 @@ def test_states_behind_the_watermark_are_counted_as_dropped_late(spark, job_sett
 
     assert lake_keys(spark, settings, icaos) == sorted((s.icao24, s.event_time) for s in current + on_time)
     assert sum(p["late_rows_dropped"] for p in flights_progress(db)) == len(late)
+
+
+def test_a_reset_checkpoint_neither_overwrites_nor_writes_the_retained_states_again(spark, job_settings, mongo_client):
+    """Issue 14: deleting the flights checkpoint (the way out of a poisoned query) used to restart
+    batch ids at 0, overwriting the lake's batch_id=0.. partitions of the same hour, and to read
+    the whole retained topic again (every state twice). Now the lake partition carries the
+    checkpoint's id and a new checkpoint resumes at the offsets the last run committed."""
+    import shutil
+    from pathlib import Path
+
+    settings = job_settings
+    prefix = f"{random.randrange(16**3):03x}"
+    icaos = [f"{prefix}{i:03x}" for i in range(3)]
+    now = time.time()
+    first = [flight(i, t=now - 100 + k, lat=-30.0, lon=-100.0 - k * 0.01) for i in icaos for k in range(3)]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in first])
+    run_job(spark, settings)
+    assert len(lake_keys(spark, settings, icaos)) == len(first)
+
+    shutil.rmtree(Path(settings.resolved_checkpoint_dir) / "streaming" / "flights")
+    second = [flight(i, t=now - 50 + k, lat=-30.0, lon=-100.1 - k * 0.01) for i in icaos for k in range(3)]
+    produce(settings, contracts.FLIGHT_STATES.name, [(s.icao24, s.model_dump_json()) for s in second])
+    run_job(spark, settings)
+
+    expected = sorted((s.icao24, s.event_time) for s in first + second)
+    assert lake_keys(spark, settings, icaos) == expected  # each state once: none overwritten, none repeated
