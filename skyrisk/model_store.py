@@ -8,6 +8,7 @@ one) and polls for a newer one while it runs.
 from __future__ import annotations
 
 import io
+import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from skyrisk.settings import Settings
 
 if TYPE_CHECKING:
     from minio import Minio
+
+log = logging.getLogger("skyrisk.model_store")
 
 MODEL_PREFIX = f"{LAKE_MODELS}/"
 _SAFE_VERSION = re.compile(r"^[A-Za-z0-9._:-]+$")
@@ -72,7 +75,11 @@ def load_latest_phase_model(settings: Settings, client: "Minio | None" = None) -
     objects.sort(key=_recency, reverse=True)
     newest_bootstrap = None
     for obj in objects:
-        model = _read(client, settings.lake_bucket, obj.object_name)
+        try:
+            model = _read(client, settings.lake_bucket, obj.object_name)
+        except ValueError as exc:  # a broken file must not stop the flights: the next one serves
+            log.error("phase model %s is unusable and skipped: %s", obj.object_name, exc)
+            continue
         if not model.bootstrap:
             return model
         newest_bootstrap = newest_bootstrap or model

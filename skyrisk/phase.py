@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import typing
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -114,7 +115,27 @@ class PhaseModel:
 
     @classmethod
     def from_json(cls, text: str) -> "PhaseModel":
-        return cls(**json.loads(text))
+        """A stored model; ValueError when it cannot score a state (it would fail every batch)."""
+        try:
+            model = cls(**json.loads(text))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"not a phase model: {exc}") from None
+        model.check()
+        return model
+
+    def check(self) -> None:
+        width = len(self.features)
+        numbers = [*self.feature_means, *self.feature_stds, *(v for c in self.centroids for v in c)]
+        if self.mode not in typing.get_args(PhaseMode):
+            raise ValueError(f"unknown mode {self.mode!r}")
+        if len(self.feature_means) != width or len(self.feature_stds) != width:
+            raise ValueError(f"means/stds do not have one value per feature ({width})")
+        if self.mode == "kmeans" and not self.centroids:
+            raise ValueError("a kmeans model without centroids")
+        if any(len(c) != width for c in self.centroids) or len(self.labels) != len(self.centroids):
+            raise ValueError("centroids and labels do not match the features")
+        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in numbers) or any(v <= 0 for v in self.feature_stds):
+            raise ValueError("a mean, std or centroid is not a finite number (or a std is not positive)")
 
 
 def _distance(a: list[float], b: list[float]) -> float:

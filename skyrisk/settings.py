@@ -7,6 +7,8 @@ environment itself. Defaults point at the local stack started by ``make up``.
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -94,7 +96,8 @@ class Settings(BaseSettings):
     bbox: Annotated[tuple[float, float, float, float], NoDecode] = Field(
         (35.0, -12.0, 62.0, 32.0), description="lamin,lomin,lamax,lomax of the region (Europe)."
     )
-    weather_grid_deg: float = Field(0.5, description="Weather grid cell size in degrees.")
+    # Bounded: 0 divides by zero, 0.01° is ~12 M cells over Europe (the sweep and the join table explode).
+    weather_grid_deg: float = Field(0.5, ge=0.1, le=10.0, description="Weather grid cell size in degrees (0.1-10).")
     lufthansa_client_id: str | None = Field(None, description="Lufthansa Open API client id.")
     lufthansa_client_secret: SecretStr | None = Field(None, description="Lufthansa Open API secret.")
     sim_aircraft: int = Field(2000, description="Aircraft the simulator flies.")
@@ -120,9 +123,9 @@ class Settings(BaseSettings):
     producer_status_interval_s: float = Field(10.0, description="Seconds between producer status lines.")
 
     # --- streaming ----------------------------------------------------------------------------
-    weather_max_age_minutes: int = Field(60, description="Oldest weather joined to a flight.")
-    live_expiry_minutes: int = Field(5, description="Aircraft unseen this long leave flights_live.")
-    trigger_seconds: float = Field(2.0, description="Micro-batch trigger interval.")
+    weather_max_age_minutes: int = Field(60, ge=1, le=24 * 60, description="Oldest weather joined to a flight.")
+    live_expiry_minutes: int = Field(5, ge=1, le=24 * 60, description="Aircraft unseen this long leave flights_live.")
+    trigger_seconds: float = Field(2.0, gt=0, le=600, description="Micro-batch trigger interval.")
 
     # --- batch --------------------------------------------------------------------------------
     batch_time_utc: str = Field("02:30", description="Nightly batch start (HH:MM, UTC).")
@@ -130,6 +133,12 @@ class Settings(BaseSettings):
         15, description="A track silent longer than this starts a new flight (batch summaries)."
     )
     batch_catchup_days: int = Field(7, description="How far back the scheduler catches up missed days.")
+    batch_lock_ttl_s: float = Field(
+        300.0, gt=0, description="Lease of a day being consolidated: a run that stops renewing it (crashed) loses it after this."
+    )
+    batch_enriched_retention_days: int = Field(
+        7, ge=0, description="Days the enriched (streaming) Parquet of a consolidated day is kept after the day ended; 0 keeps it forever."
+    )
 
     # --- dashboard ----------------------------------------------------------------------------
     dashboard_host: str = Field("127.0.0.1", description="Dashboard bind address.")
@@ -211,5 +220,17 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build the settings once in an entry point; pass the object down."""
-    return Settings(**overrides)
+    """Build the settings once in an entry point; pass the object down.
+
+    A value out of its range ends the entry point with one line naming the variable (exit 2).
+    """
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = f"{ENV_PREFIX}{'_'.join(str(part) for part in first['loc']).upper()}"
+        print(f"error: {name}={first.get('input')!r}: {first['msg']}; fix it in the environment or .env",
+              file=sys.stderr)
+        raise SystemExit(2) from None

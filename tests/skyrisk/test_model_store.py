@@ -49,3 +49,30 @@ def test_without_a_trained_model_the_newest_bootstrap_model_is_used(models_bucke
     loaded = load_latest_phase_model(models_bucket)
 
     assert loaded is not None and loaded.bootstrap and loaded.version == "bootstrap-2"
+
+
+def test_an_unusable_model_file_is_skipped_and_the_next_one_serves(models_bucket):
+    """Before: a stored kmeans model with ``centroids: []`` loaded fine and failed every flights batch."""
+    import dataclasses
+
+    save_phase_model(_model(trained_version("2026-11-20"), bootstrap=False), models_bucket)
+    time.sleep(1.1)
+    broken = dataclasses.replace(_model(trained_version("2026-11-21"), bootstrap=False), mode="kmeans", threshold=1.0)
+    save_phase_model(broken, models_bucket)
+
+    loaded = load_latest_phase_model(models_bucket)
+
+    assert loaded is not None and loaded.version == "batch-2026-11-20"
+
+
+def test_a_model_that_cannot_score_is_refused_when_read():
+    import dataclasses
+
+    good = _model("x", bootstrap=False)
+    assert PhaseModel.from_json(good.to_json()) == good
+    for broken in (dataclasses.replace(good, mode="kmeans"), dataclasses.replace(good, feature_stds=[1.0, 0.0, 1.0]),
+                   dataclasses.replace(good, feature_means=[0.0, float("nan"), 0.0])):
+        with pytest.raises(ValueError):
+            PhaseModel.from_json(broken.to_json())
+    with pytest.raises(ValueError):
+        PhaseModel.from_json('{"version": "x"}')
