@@ -28,6 +28,7 @@ from datetime import date
 from typing import Any
 
 from batch.lake import MANIFESTS
+from dashboard.health import KAFKA, MINIO, MONGO, ServiceHealth
 from dashboard.live import WEATHER_LAYER_INPUTS, LiveSnapshot
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS, DailyStats
 from skyrisk.settings import Settings
@@ -99,6 +100,7 @@ class KafkaRecord:
 class DashboardData:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.health = ServiceHealth(settings)  # a down service fails fast (ServiceDown), and is shown
         self._mongo: Any = None
         self._live = _Cached(self._load_live, LIVE_MAX_AGE_S)
         self._weather = _Cached(self._load_weather, WEATHER_MAX_AGE_S)
@@ -108,6 +110,7 @@ class DashboardData:
     # --- MongoDB --------------------------------------------------------------------------------
     @property
     def db(self) -> Any:
+        self.health.require(MONGO)
         if self._mongo is None:
             from pymongo import MongoClient
 
@@ -124,6 +127,15 @@ class DashboardData:
     # live map
     def live_snapshot(self) -> LiveSnapshot:
         return self._live.get()
+
+    def live_snapshot_or_empty(self) -> LiveSnapshot:
+        """The snapshot, or no aircraft at all while MongoDB is down (the page still renders)."""
+        from pymongo.errors import PyMongoError
+
+        try:
+            return self._live.get()
+        except (OSError, PyMongoError):
+            return LiveSnapshot.from_documents([], loaded_at=0.0)
 
     def reload_live(self) -> LiveSnapshot:
         return self._live.reload()
@@ -225,6 +237,7 @@ class DashboardData:
         from confluent_kafka import TopicPartition
         from confluent_kafka.admin import AdminClient
 
+        self.health.require(KAFKA)
         metadata = AdminClient(self._kafka_config()).list_topics(timeout=5)
         consumer = self._consumer()
         try:
@@ -254,6 +267,7 @@ class DashboardData:
         """The newest ``count`` records of a topic across partitions, newest first."""
         from confluent_kafka import KafkaError, TopicPartition
 
+        self.health.require(KAFKA)
         consumer = self._consumer()
         try:
             partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
@@ -290,6 +304,7 @@ class DashboardData:
     def _s3(self) -> Any:
         from pyarrow import fs
 
+        self.health.require(MINIO)  # a ServiceDown is an OSError, like the lake's own errors
         host, port = self.settings.s3_host_port
         # The dashboard only reads the lake: its own MinIO user, whose only policy is read-only.
         return fs.S3FileSystem(

@@ -12,6 +12,7 @@ from typing import Any
 import dash
 import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, dcc, html
+from pymongo.errors import PyMongoError
 
 from dashboard import inputs
 from dashboard.basemap import map_style, online_tiles_reachable
@@ -72,7 +73,15 @@ def weather_trace_update(data: DashboardData, enabled: bool, colour_mode: str) -
     if not enabled:
         return {index: {"geojson": {"type": "FeatureCollection", "features": []}, "locations": [], "z": [],
                         "text": []}}
-    return {index: weather_cells(data.weather_observations(), data.settings.weather_grid_deg)}
+    return {index: weather_cells(_or_empty(data.weather_observations, []), data.settings.weather_grid_deg)}
+
+
+def _or_empty(read: Any, empty: Any) -> Any:
+    """A read of MongoDB, or ``empty`` while it is down: the map still draws (the banner says why)."""
+    try:
+        return read()
+    except (OSError, PyMongoError):
+        return empty
 
 
 def selection_ring(snapshot: LiveSnapshot, icao24: str | None, colour_mode: str) -> dict[int, Any]:
@@ -85,7 +94,7 @@ def selection_ring(snapshot: LiveSnapshot, icao24: str | None, colour_mode: str)
 
 def trail_update(data: DashboardData, icao24: str | None, colour_mode: str) -> dict[int, Any]:
     """The trail of the selected aircraft (a query of ``tracks``)."""
-    points = data.track(icao24, TRAIL_MINUTES) if icao24 else []
+    points = _or_empty(lambda: data.track(icao24, TRAIL_MINUTES), []) if icao24 else []
     return {trace_names(colour_mode).index("trail"): {"lat": [p["latitude"] for p in points],
                                                        "lon": [p["longitude"] for p in points]}}
 
@@ -156,7 +165,7 @@ def make_layout(data: DashboardData) -> Any:
     def layout(icao24: Any = None, **_query: Any) -> html.Div:
         """The page; ``?icao24=`` (a link from alerts or route search) selects and centres an aircraft."""
         selected = inputs.icao24(icao24)
-        center, zoom = _initial_view(data, data.live_snapshot(), selected)
+        center, zoom = _initial_view(data, data.live_snapshot_or_empty(), selected)
         figure = build_figure("risk", center, zoom, online_tiles_reachable())
         return _page(figure, selected, viewport_around(center["lat"], center["lon"], zoom))
 
@@ -283,7 +292,7 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         filters = parse_filters(risk, phase, anomalies, altitude, search)
         view = Viewport(**viewport) if isinstance(viewport, dict) else WORLD
         icao24 = inputs.icao24(selected)
-        snapshot = data.live_snapshot()
+        snapshot = data.live_snapshot_or_empty()
         update = map_update(snapshot, filters, view, colour_mode)
         weather_enabled = isinstance(weather_on, list) and "on" in weather_on
         # The layout brings the figure; only a new colour mode changes its traces.
@@ -348,7 +357,7 @@ def _counters(counters: Any, aggregated: bool, snapshot: LiveSnapshot) -> list[A
         box("HIGH risk", counters.high, "count-high", "counter-high"),
         box("anomalies", counters.anomalies, "count-anomalies", "counter-anomaly"),
         box("emergencies", counters.emergencies, "count-emergencies", "counter-emergency" if counters.emergencies else ""),
-        html.Div([html.Span(f"{counters.total:,} live in total · data of {age} UTC"),
+        html.Div([html.Span(f"{counters.total:,} live in total · data of {age} UTC" if age else "no live data"),
                   html.Span(" · grouped into cells: zoom in for single aircraft" if aggregated else "")],
                  className="counter-note"),
     ]

@@ -6,10 +6,12 @@ from typing import Any
 
 import dash
 from dash import Input, Output, dcc, html
+from pymongo.errors import PyMongoError
 
 from dashboard import inputs
 from dashboard.components import data_table, message, page_header, utc
 from dashboard.data import DashboardData, KafkaRecord, TopicStatus
+from dashboard.health import ServiceDown
 
 TOPIC_COLUMNS = [("topic", "Topic"), ("partitions", "Partitions"), ("end_offsets", "End offsets per partition"),
                  ("messages", "Messages retained"), ("rate", "Messages/s")]
@@ -78,9 +80,16 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     def refresh_topics(_: Any) -> tuple[Any, Any, Any]:
         try:
             topics = topic_rows(data.topics())
+        except ServiceDown as error:
+            topics = [{"topic": error.line}]
         except Exception as error:  # noqa: BLE001 - an unreachable broker is shown, not raised
             topics = [{"topic": f"broker unreachable: {error}"}]
-        lag, note = lag_rows(data.stream_progress(1))
+        try:  # the lag comes from MongoDB: the topics above do not need it
+            lag, note = lag_rows(data.stream_progress(1))
+        except ServiceDown as error:
+            lag, note = [], f"No lag: {error.line}"
+        except PyMongoError as error:
+            lag, note = [], f"No lag: MongoDB failed: {type(error).__name__}"
         return data_table(TOPIC_COLUMNS, topics), data_table(LAG_COLUMNS, lag), note
 
     @app.callback(Output("browse-records", "children"), Input("browse-topic", "value"),

@@ -10,9 +10,23 @@ from skyrisk.settings import Settings, load_settings
 from tests.dashboard import seed
 
 
+class AllServicesUp:
+    """The fake's services: always up (the real probe is tested in test_degraded.py)."""
+
+    def problem(self, service: str) -> None:
+        return None
+
+    def require(self, service: str) -> None:
+        return None
+
+    def banner_lines(self) -> list[str]:
+        return []
+
+
 class FakeData:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings(_env_file=None)
+        self.health = AllServicesUp()
         ref = seed.reference()
         routes: dict[str, set[str]] = {}
         for doc in seed.schedules():
@@ -29,6 +43,9 @@ class FakeData:
         return self._reference
 
     def live_snapshot(self) -> LiveSnapshot:
+        return self._snapshot
+
+    def live_snapshot_or_empty(self) -> LiveSnapshot:
         return self._snapshot
 
     def weather_observations(self) -> list[dict[str, Any]]:
