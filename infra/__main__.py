@@ -10,6 +10,7 @@ import time
 
 from infra import stack
 from infra.setup import PARTS, SetupError, setup
+from skyrisk.services import unreachable_service
 from skyrisk.settings import load_settings
 
 
@@ -46,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.up(settings)
             print(f"Stack ready in {time.monotonic() - started:.1f}s. `make status` shows it, `make down` stops it.")
         elif args.command == "bootstrap":
+            problem = unreachable_service(settings)  # one line, not a client's traceback
+            if problem:
+                print(problem, file=sys.stderr)
+                return 2
             stack.bootstrap(settings)
         elif args.command == "down":
             stack.down(settings)

@@ -90,6 +90,12 @@ def readme_with_table(readme: str) -> str:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        prog="python -m infra.env_example",
+        description="Rewrite .env.example and the settings table of README.md from skyrisk/settings.py.",
+    ).parse_args()
     (REPO / ".env.example").write_text(render())
     readme = REPO / "README.md"
     readme.write_text(readme_with_table(readme.read_text()))

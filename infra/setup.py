@@ -250,5 +250,7 @@ def binary(settings: Settings, name: str) -> Path:
     return path
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m infra setup` is the entry point
-    sys.exit("use: python -m infra setup")
+if __name__ == "__main__":  # `python -m infra setup` is the entry point; this is the same command
+    from infra.__main__ import main
+
+    sys.exit(main(["setup", *sys.argv[1:]]))
