@@ -112,6 +112,66 @@ def reference_frames(spark: "SparkSession", db: "Database", day: str) -> dict[st
     }
 
 
+def has_input(spark: "SparkSession", settings: Settings, day: str) -> bool:
+    """The day has enriched files, or its enriched files were retired after a consolidation
+    (its published positions are then its input)."""
+    if lake.has_files(spark, enriched_day_url(settings, day)):
+        return True
+    manifest = lake.read_manifest(spark, settings.lake_url, day)
+    return bool(manifest and manifest.get("enriched_retired_at"))
+
+
+def require_input(spark: "SparkSession", settings: Settings, day: str) -> None:
+    if not has_input(spark, settings, day):
+        raise InputDayMissing(
+            f"no enriched flight history for {day} (nothing at {enriched_day_url(settings, day)})"
+        )
+
+
+def late_days(settings: Settings, days: list[str], echo: Echo = _print) -> dict[str, int]:
+    """Of consolidated ``days``: those with enriched files their published run did not read,
+    and how many (an S3 listing per day: no Spark). A day that cannot be checked is reported
+    and left alone until the next tick."""
+    late = {}
+    for day in days:
+        try:
+            files = lake.late_files(settings, day)
+        except Exception as exc:  # noqa: BLE001 - one unreadable day must not stop the others
+            echo(f"[batch] {day}: could not check for late rows ({type(exc).__name__}: {exc})")
+            continue
+        if files:
+            late[day] = len(files)
+    return late
+
+
+def read_input(spark: "SparkSession", settings: Settings, day: str) -> tuple["DataFrame", list[str]]:
+    """The day's input rows and the enriched files they come from (relative to ``date=D/``).
+
+    Spark lists the files once, when the DataFrame is made; every stage reads that listing, so
+    the names returned are exactly what the run reads. A day whose enriched files the retention
+    deleted also reads its published positions (projected back to EnrichedState): rows that
+    arrive late for it are added to the day, not put in its place."""
+    from functools import reduce
+
+    schema = spark_schema(EnrichedState)
+    source = enriched_day_url(settings, day)
+    frames, names = [], []
+    if lake.has_files(spark, source):
+        enriched = spark.read.schema(schema).parquet(source)
+        names = [path.split(f"/date={day}/", 1)[1] for path in enriched.inputFiles()]
+        frames.append(transforms.conform(enriched, schema))
+    manifest = lake.read_manifest(spark, settings.lake_url, day)
+    if manifest and manifest.get("enriched_retired_at"):
+        frames.append(transforms.conform(spark.read.parquet(manifest["tables"]["positions"]), schema))
+    if not frames:
+        raise InputDayMissing(f"no enriched flight history for {day} (nothing at {source})")
+    return reduce(lambda a, b: a.unionByName(b), frames), names
+
+
+def day_lease(db: "Database", settings: Settings, day: str, trigger: str, echo: Echo = _print) -> store.DayLease:
+    return store.DayLease(db, day, owner=store.lease_owner(trigger), ttl_s=settings.batch_lock_ttl_s, echo=echo)
+
+
 def consolidate_day(
     spark: "SparkSession",
     settings: Settings,
@@ -120,12 +180,18 @@ def consolidate_day(
     progress: Progress | None = None,
     *,
     retrain_model: bool = True,
+    lease: store.DayLease | None = None,
 ) -> DayResult:
-    """Curated positions, flight summaries, daily stats and the retrained model of one day."""
+    """Curated positions, flight summaries, daily stats and the retrained model of one day.
+
+    Runs under the day's lease (:class:`batch.store.DayLease`): without ``lease`` it takes one
+    and raises :class:`batch.store.DayBusy` when another run holds the day; before publishing it
+    checks the lease is still its own (:class:`batch.store.LeaseLost` otherwise)."""
+    if lease is None:
+        with day_lease(db, settings, day, "batch", progress.echo if progress else _print) as held:
+            return consolidate_day(spark, settings, db, day, progress, retrain_model=retrain_model, lease=held)
     progress = progress or Progress()
-    source = enriched_day_url(settings, day)
-    if not lake.has_files(spark, source):
-        raise InputDayMissing(f"no enriched flight history for {day} (nothing at {source})")
+    enriched, input_files = read_input(spark, settings, day)
     result = DayResult(day=day, run_id=lake.new_run_id())
 
     def timed(name: str, action: Callable[[], int], rows_in: int | None = None) -> int:
@@ -136,7 +202,6 @@ def consolidate_day(
         progress.stage(stage)
         return rows_out
 
-    enriched = spark.read.schema(spark_schema(EnrichedState)).parquet(source)
     input_rows = timed("read (count)", enriched.count)
     positions_url = lake.run_url(settings.lake_url, "positions", day, result.run_id)
     summaries_url = lake.run_url(settings.lake_url, "summaries", day, result.run_id)
@@ -168,7 +233,16 @@ def consolidate_day(
         "duplicates_dropped": input_rows - positions_rows,
         "flights": flights,
     }
-    timed("publish", lambda: (lake.publish_day(spark, settings.lake_url, day, result.run_id, result.rows), 1)[1])
+    inputs_url = lake.inputs_url(settings.lake_url, day, result.run_id)
+    lake.write_inputs(settings, inputs_url, input_files)
+
+    def publish() -> int:
+        lease.check()  # a run that stalled and lost the day to another run must not publish over it
+        lake.publish_day(spark, settings.lake_url, day, result.run_id, result.rows,
+                         extra={"inputs": inputs_url, "input_files": len(input_files)})
+        return 1
+
+    timed("publish", publish)
 
     def write_daily_stats() -> int:
         counts = [row.asDict() for row in transforms.daily_counts(positions).collect()]

@@ -54,3 +54,30 @@ def test_with_the_lake_down_each_command_says_so_in_one_line(argv, tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: MinIO (S3) is not reachable at 127.0.0.1:{closed}; "
         "start the services with `make up` (or run everything with `make run`)"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--help"], ["usage: python -m batch [-h] {consolidate,schedule,expire}", "consolidate one day or a range",
+                      "exit status: 0 done; 2 ", "3 a day was being consolidated by another run"]),
+        (["consolidate", "--help"], ["usage: python -m batch consolidate [-h] [--date DATE]",
+                                     "Consolidate one UTC day (default: yesterday)", "--no-model",
+                                     "does not\nwait for it", "exit status: 0 done"]),
+        (["schedule", "--help"], ["usage: python -m batch schedule [-h]", "Run until SIGINT/SIGTERM",
+                                  "late rows", "exit status: 0 stopped by a signal"]),
+        (["expire", "--help"], ["usage: python -m batch expire [-h] [--dry-run]",
+                                "batch_enriched_retention_days", "--dry-run", "exit status: 0 done"]),
+    ],
+)
+def test_help_of_the_command_and_each_subcommand_prints_its_usage(argv, says, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-m", "batch", *argv], cwd=repo, capture_output=True, text=True,
+                            timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo)})
+    assert result.returncode == 0 and result.stderr == ""
+    for text in says:
+        assert text in result.stdout, f"{text!r} not in:\n{result.stdout}"

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from batch.scheduler import Scheduler, last_due_day, next_run_at, parse_hhmm, pending_days
+from batch.store import DayBusy
 from skyrisk.contracts import BatchRun
 
 NIGHTLY = parse_hhmm("02:30")
@@ -88,7 +89,7 @@ def test_scheduler_catches_up_on_start_then_runs_nightly_and_records_every_run()
     log = MemoryRunLog(succeeded={"2026-11-19"})
     ran: list[tuple[str, datetime]] = []
 
-    def run_day(day: str) -> dict[str, int]:
+    def run_day(day: str, _lease) -> dict[str, int]:
         ran.append((day, clock.now()))
         clock.current += timedelta(seconds=90)  # a run takes time
         if day == "2026-11-21":
@@ -125,7 +126,7 @@ def test_scheduler_stops_between_days_when_asked():
     log = MemoryRunLog()
     ran = []
 
-    def run_day(day: str) -> dict[str, int]:
+    def run_day(day: str, _lease) -> dict[str, int]:
         ran.append(day)
         stop.set()  # SIGTERM while the first of three days runs
         return {}
@@ -137,3 +138,98 @@ def test_scheduler_stops_between_days_when_asked():
     ).run_forever()
     assert ran == ["2026-11-19"]
     assert [r.status for r in log.finished.values()] == ["succeeded"]
+
+
+def test_consolidated_days_with_late_rows_are_pending_again():
+    days = pending_days(
+        utc("2026-11-22T03:00:00"), NIGHTLY, available=["2026-11-10", "2026-11-19", "2026-11-20", "2026-11-21"],
+        succeeded={"2026-11-10", "2026-11-19", "2026-11-20", "2026-11-21"}, lookback_days=7,
+        late={"2026-11-10", "2026-11-20"},
+    )
+    assert days == ["2026-11-20"]  # the 10th is outside the look-back window
+
+
+class Lock:
+    """lock_day that refuses the first ``busy`` attempts at a day, as a lease held by a manual run."""
+
+    def __init__(self, busy: int) -> None:
+        self.busy, self.attempts = busy, []
+
+    def __call__(self, day: str):
+        import contextlib
+
+        self.attempts.append(day)
+        if len(self.attempts) <= self.busy:
+            raise DayBusy(day, {"owner": "manual run on host pid 42", "acquired_at": utc("2026-11-22T02:29:00").timestamp()})
+        return contextlib.nullcontext("lease")
+
+
+def test_a_day_another_run_holds_is_not_recorded_and_is_tried_again_a_minute_later():
+    stop = threading.Event()
+    clock = FakeClock(utc("2026-11-22T02:30:00"), stop, until=utc("2026-11-22T02:40:00"))
+    log = MemoryRunLog()
+    lock = Lock(busy=2)
+    lines, ran = [], []
+
+    def run_day(day: str, lease) -> dict[str, int]:
+        ran.append((day, clock.now(), lease))
+        return {"positions": 1}
+
+    Scheduler(
+        batch_time=NIGHTLY, lookback_days=1, clock=clock, run_log=log, available_days=lambda: ["2026-11-21"],
+        run_day=run_day, stop=stop, echo=lines.append, lock_day=lock,
+    ).run_forever()
+    assert ran == [("2026-11-21", utc("2026-11-22T02:32:00"), "lease")]  # third attempt, the lease passed in
+    assert [r.status for r in log.finished.values()] == ["succeeded"] and len(log.started) == 1
+    refused = ("[batch] consolidation of 2026-11-21 is already running (owner manual run on host pid 42, "
+               "since 2026-11-22T02:29:00Z); try again later; the scheduler tries again in 60 s")
+    assert lines.count(refused) == 2
+    assert "[batch] trying 2026-11-21 again at 2026-11-22T02:31:00+00:00" in lines
+    assert lines[-1] == "[batch] next run at 2026-11-23T02:30:00+00:00"
+
+
+def test_the_database_down_when_taking_the_lease_is_retried_not_recorded():
+    stop = threading.Event()
+    clock = FakeClock(utc("2026-11-22T02:30:00"), stop, until=utc("2026-11-22T02:31:00"))
+    log, lines = MemoryRunLog(), []
+
+    def lock_day(_day: str):
+        raise ConnectionError("FerretDB unreachable")
+
+    Scheduler(
+        batch_time=NIGHTLY, lookback_days=1, clock=clock, run_log=log, available_days=lambda: ["2026-11-21"],
+        run_day=lambda day, lease: {}, stop=stop, echo=lines.append, lock_day=lock_day,
+    ).run_forever()
+    assert log.started == {} and log.finished == {}
+    assert lines[1] == ("[batch] 2026-11-21: could not take its lease (ConnectionError: FerretDB unreachable); "
+                        "the scheduler tries again in 60 s")
+
+
+def test_each_tick_reruns_late_days_then_runs_the_retention():
+    stop = threading.Event()
+    clock = FakeClock(utc("2026-11-22T01:00:00"), stop, until=utc("2026-11-23T03:00:00"))
+    log = MemoryRunLog(succeeded={"2026-11-19", "2026-11-20"})
+    events, lines = [], []
+    late = {"2026-11-20": 3}
+
+    def late_days(days: list[str]) -> dict[str, int]:
+        events.append(("late?", tuple(days)))
+        return {d: n for d, n in late.items() if d in days}
+
+    def run_day(day: str, _lease) -> dict[str, int]:
+        events.append(("run", day))
+        late.pop(day, None)  # consolidated now
+        return {}
+
+    Scheduler(
+        batch_time=NIGHTLY, lookback_days=7, clock=clock, run_log=log,
+        available_days=lambda: ["2026-11-19", "2026-11-20", "2026-11-21"], run_day=run_day, stop=stop,
+        echo=lines.append, late_days=late_days, expire=lambda now: events.append(("expire", now)),
+    ).run_forever()
+    assert events == [
+        ("late?", ("2026-11-19", "2026-11-20")), ("run", "2026-11-20"), ("expire", utc("2026-11-22T01:00:00")),
+        ("late?", ("2026-11-19", "2026-11-20")), ("run", "2026-11-21"), ("expire", utc("2026-11-22T02:30:00")),
+        ("late?", ("2026-11-19", "2026-11-20", "2026-11-21")), ("expire", utc("2026-11-23T02:30:00")),
+    ]
+    assert ("[batch] 2026-11-20: 3 enriched file(s) reached the lake after its consolidation; consolidating it again"
+            in lines)
