@@ -189,7 +189,8 @@ class SupervisedStreaming:
     recording every crash; a kill the scenario asks for is restarted at once and not a crash."""
 
     def __init__(self, settings: Settings, workdir: Path) -> None:
-        self.child = PlatformProcess(settings, "streaming", ["streaming"], workdir / "streaming.log", echo=say)
+        self.child = PlatformProcess(settings, "streaming", ["streaming", "--wait-for-services", "900"],
+                                     workdir / "streaming.log", echo=say)  # as `make run` starts it
         self.checkpoint = Path(settings.resolved_checkpoint_dir) / "streaming" / "flights"
         self.crashes: list[Crash] = []
         self.starts = 0

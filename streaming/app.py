@@ -576,13 +576,23 @@ def main(argv: list[str] | None = None) -> int:
     from skyrisk.settings import load_settings
     from skyrisk.spark import create_spark_session
 
-    argparse.ArgumentParser(
+    parser = argparse.ArgumentParser(
         prog="python -m streaming",
         description="The streaming job: flight states, weather and reference data from Kafka to MongoDB and the "
                     "Parquet lake, until Ctrl-C or SIGTERM. Configured by SKYRISK_* settings (see README).",
-    ).parse_args(argv)
+    )
+    parser.add_argument("--wait-for-services", type=float, default=0.0, metavar="SECONDS",
+                        help="wait this long for a service that is down before giving up (a supervisor's restart "
+                             "during an outage waits instead of exiting at once); default 0")
+    args = parser.parse_args(argv)
     settings = load_settings()
+    deadline = time.monotonic() + args.wait_for_services
     down = unreachable_service(settings)
+    if down and args.wait_for_services > 0:
+        print(f"{down}; waiting up to {args.wait_for_services:.0f} s", file=sys.stderr, flush=True)
+        while down and time.monotonic() < deadline:
+            time.sleep(2.0)
+            down = unreachable_service(settings)
     if down:
         print(down, file=sys.stderr)
         return 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from infra.ports import free_port
@@ -62,3 +63,17 @@ def test_a_temporary_checkpoint_left_by_a_killed_job_is_removed_at_the_next_star
 
     assert not left_by_the_dead.exists() and ours.exists()
     assert os.path.isdir(fresh) and os.path.basename(fresh).startswith(f"skyrisk-weather-{os.getpid()}-")
+
+
+def test_with_wait_for_services_it_waits_then_says_so_in_one_line(tmp_path):
+    """`make run` restarts the job with --wait-for-services: during a broker outage a restart
+    waited 0 s, exited 2 at once and used up the restart budget (kafka-outage-6min: 6 exits)."""
+    closed = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
+           "SKYRISK_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed}"}
+    started = time.monotonic()
+    result = run("--wait-for-services", "5", env=env)
+    assert result.returncode == 2 and time.monotonic() - started >= 5
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].endswith("; waiting up to 5 s") and lines[1].startswith("error: Kafka is not reachable")
+    assert len(lines) == 2
