@@ -85,18 +85,21 @@ def show_logs(settings, service: str | None, lines: int, follow: bool) -> None:
         print(f"==> {name}: {stack.log_file(settings, name)}")
         print(stack.tail(stack.log_file(settings, name), lines))
     if follow:
-        offsets = {name: stack.log_file(settings, name).stat().st_size for name in names
-                   if stack.log_file(settings, name).exists()}
+        # (inode, offset) per log: a rotated log is a new file, read from its start.
+        offsets = {name: (stat.st_ino, stat.st_size) for name in names
+                   if (path := stack.log_file(settings, name)).exists() and (stat := path.stat())}
         while True:
             time.sleep(1)
             for name in names:
                 path = stack.log_file(settings, name)
                 if not path.exists():
                     continue
+                inode, offset = offsets.get(name, (None, 0))
                 with path.open("rb") as handle:
-                    handle.seek(offsets.get(name, 0))
+                    current = os.fstat(handle.fileno()).st_ino
+                    handle.seek(offset if current == inode else 0)
                     chunk = handle.read()
-                    offsets[name] = handle.tell()
+                    offsets[name] = (current, handle.tell())
                 for line in chunk.decode(errors="replace").splitlines():
                     print(f"[{name}] {line}", flush=True)
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from infra.logs import LogLimits, RotatingLog, read_all, start_writer
 from skyrisk.settings import ENV_PREFIX, Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,23 +38,29 @@ class PlatformProcess:
         self.log_path = log_path
         self.echo = echo
         self.process: subprocess.Popen | None = None
+        self._writer: subprocess.Popen | None = None  # appends its output to the log, rotated
 
     def start(self) -> None:
         from infra.stack import _die_with_parent
 
-        with self.log_path.open("ab") as log:
+        limits = LogLimits.of(self.settings)
+        with RotatingLog(self.log_path, limits) as log:
             log.write(f"\n{START_MARKER}{self.name} at {time.strftime('%H:%M:%S')} ===\n".encode())
-            log.flush()
+        # Output through a pipe to a writer process that rotates the log (it ends with the pipe).
+        out, self._writer = start_writer(self.log_path, limits)
+        try:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", *self.args],
                 cwd=REPO,
                 env=child_environment(self.settings),
-                stdout=log,
+                stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its own group: kill -9 reaches the Spark JVM too
                 preexec_fn=_die_with_parent,  # no orphan when the runner itself is killed
             )
+        finally:
+            os.close(out)
 
     @property
     def pid(self) -> int | None:
@@ -87,7 +94,8 @@ class PlatformProcess:
         return self.process.returncode
 
     def last_run_log(self) -> str:
-        """The output of the newest start of this process."""
-        if not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace").rsplit(START_MARKER, 1)[-1]
+        """The output of the newest start of this process (what rotation kept of it)."""
+        if self.process is not None and self.process.poll() is not None and self._writer is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._writer.wait(timeout=5)  # an ended process: its last lines are in the log
+        return read_all(self.log_path, self.settings.log_backups).rsplit(START_MARKER, 1)[-1]

@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infra import stack
+from infra.logs import LogLimits, RotatingLog
 from infra.setup import setup
 from skyrisk.settings import Settings
 
 RESTART_LIMIT = 5  # crashes within RESTART_WINDOW before a component is given up
 RESTART_WINDOW = 600.0
 STOP_TIMEOUT = 45.0
+SERVICE_WAIT_S = 900  # how long a restarted streaming job waits for a service that is down (an outage)
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Component:
     crashes: list[float] = field(default_factory=list)
     given_up: bool = False
     finishes: bool = False  # may end on its own (a replay): exit 0 is done, not a crash to restart
+    log_limits: LogLimits = field(default_factory=LogLimits)  # its log file is rotated by size
 
     def available(self) -> bool:
         return importlib.util.find_spec(self.module) is not None and (
@@ -82,18 +85,21 @@ def producer_args(settings: Settings, mode: str) -> list[str]:
 
 def components(settings: Settings, mode: str) -> list[Component]:
     # Start order; they are stopped in the same order (producers first, so they flush).
+    limits = LogLimits.of(settings)
     return [
-        Component("producers", "producers", producer_args(settings, mode), finishes=mode == "replay"),
-        Component("streaming", "streaming", []),
-        Component("scheduler", "batch", ["schedule"]),
-        Component("dashboard", "dashboard", []),
+        Component("producers", "producers", producer_args(settings, mode), finishes=mode == "replay",
+                  log_limits=limits),
+        # A restart during an outage waits for the services instead of burning the restart budget.
+        Component("streaming", "streaming", ["--wait-for-services", str(SERVICE_WAIT_S)], log_limits=limits),
+        Component("scheduler", "batch", ["schedule"], log_limits=limits),
+        Component("dashboard", "dashboard", [], log_limits=limits),
     ]
 
 
 def _pump(component: Component, log_path: Path) -> None:
     """Copy a child's output to the console (prefixed) and to its log file."""
     assert component.process and component.process.stdout
-    with log_path.open("ab") as log:
+    with RotatingLog(log_path, component.log_limits) as log:
         for line in component.process.stdout:
             log.write(line)
             log.flush()

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from infra import logs
+from infra.logs import LogLimits, start_writer
 from infra.ports import free_port, port_holder, port_is_free
 from infra.setup import binary
 from skyrisk import contracts
@@ -290,7 +292,10 @@ def start_service(settings: Settings, service: Service, echo: Echo, *, owned: bo
     if service.prepare:
         service.prepare()
     log = log_file(settings, service.name)
-    with log.open("ab") as out:
+    # The service writes into a pipe; a small writer process (it outlives `make up`, as the service
+    # does) appends it to the log and rotates it by size.
+    out, writer = start_writer(log, LogLimits.of(settings))
+    try:
         process = subprocess.Popen(
             service.command,
             stdout=out,
@@ -302,13 +307,17 @@ def start_service(settings: Settings, service: Service, echo: Echo, *, owned: bo
             # A throw-away stack must not outlive a test run that is killed.
             preexec_fn=_die_with_parent if owned else None,
         )
+    finally:
+        os.close(out)  # the service holds it now; the writer ends when the service does
     _pid_file(settings, service.name).write_text(
         json.dumps({"pid": process.pid, "created": psutil.Process(process.pid).create_time()})
     )
     deadline = time.monotonic() + service.startup_timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                writer.wait(timeout=10)  # the service's last lines reach the log
+            tail = logs.tail(log, 20)
             raise StackError(f"{service.name} exited with code {process.returncode} at start; {log}:\n{tail}")
         if service.health():
             echo(f"  {service.name:9s} up (pid {process.pid}) on {service.address}")
@@ -518,7 +527,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
 def tail(path: Path, lines: int) -> str:
     if not path.exists():
         return f"(no log yet at {path})"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return logs.tail(path, lines)
 
 
 # --- throw-away stacks (tests, benchmarks, chaos) ----------------------------------------------------

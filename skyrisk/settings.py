@@ -156,6 +156,12 @@ class Settings(BaseSettings):
         "", description="Extra Host names the dashboard answers (comma-separated); localhost, 127.0.0.1, ::1 and its bind address always."
     )
 
+    # --- logs (infra: the services and the platform's processes) -------------------------------
+    log_max_mb: float = Field(
+        10.0, gt=0, description="Size of one log file before it is rotated (MB); per service and component."
+    )
+    log_backups: int = Field(3, ge=1, le=20, description="Rotated log files kept per log (name.log.1 is the newest).")
+
     @field_validator("bbox", mode="before")
     @classmethod
     def _parse_bbox(cls, value: object) -> object:
