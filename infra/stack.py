@@ -345,13 +345,47 @@ def bootstrap(settings: Settings, echo: Echo = _print) -> None:
     create_collections(settings, echo)
 
 
+GIB = 1024**3
+MIB = 1024**2
+# A byte cap per partition (retention.bytes) for every topic with time retention, so that a flood
+# (a runaway producer, 10x the aircraft, a storm of dead letters) costs retention time, not the
+# disk. Each cap holds the topic's retention time at the design load (2,000 aircraft at 1 Hz,
+# the simulator's weather) with some margin; beyond that load the oldest segments go first.
+#   flights.states: 2,000 msg/s x 86,400 s x 110 B (measured on the broker: simulator, lz4) = 19.0 GB
+#                   a day = 3.2 GB per partition -> 4 GiB (x1.36)
+#   weather.current: 4,752 cells a minute (79 msg/s) x 48 h x 76 B (measured) = 1.04 GB = 0.35 GB per
+#                   partition -> 512 MiB (x1.5)
+#   alerts:         6.2 msg/s at 2,000 aircraft (bench/results/2026-11-21.json) x 7 days x ~200 B
+#                   (estimated, zstd) = 0.75 GB = 0.25 GB per partition -> 1 GiB (x4: stormy days)
+#   deadletter:     ~0 in normal operation; a flood of 64 KiB letters -> 2 GiB (32,768 of them)
+# Compacted topics (lufthansa.*) are bounded by their keys; retention.bytes does not apply to them.
+# Worst case on disk: the caps (30.5 GiB) plus one open segment per partition (segment.bytes = cap/8).
+RETENTION_BYTES = {
+    contracts.FLIGHT_STATES.name: 4 * GIB,
+    contracts.WEATHER.name: 512 * MIB,
+    contracts.ALERTS.name: 1 * GIB,
+    contracts.DEAD_LETTER.name: 2 * GIB,
+}
+
+
+def topic_config(spec: contracts.TopicSpec) -> dict[str, str]:
+    """The topic's contract config plus its byte cap (and segments small enough for the cap to bite)."""
+    config = dict(spec.config)
+    if config.get("cleanup.policy") == "delete":
+        cap = RETENTION_BYTES.get(spec.name)
+        if cap is None:
+            raise StackError(f"topic {spec.name} has time retention but no byte cap in infra.stack.RETENTION_BYTES")
+        config |= {"retention.bytes": str(cap), "segment.bytes": str(max(16 * MIB, cap // 8))}
+    return config
+
+
 def create_topics(settings: Settings, echo: Echo) -> None:
     from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     existing = admin.list_topics(timeout=10).topics
     new = [
-        NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1, config=spec.config)
+        NewTopic(spec.name, num_partitions=spec.partitions, replication_factor=1, config=topic_config(spec))
         for spec in contracts.TOPICS
         if spec.name not in existing
     ]
@@ -364,7 +398,30 @@ def create_topics(settings: Settings, echo: Echo) -> None:
     ]
     for future in (admin.create_partitions(grow) if grow else {}).values():
         future.result()
-    echo(f"  topics    {len(new)} created, {len(contracts.TOPICS) - len(new)} already there")
+    capped = cap_existing_topics(admin, [spec for spec in contracts.TOPICS if spec.name in existing])
+    echo(f"  topics    {len(new)} created, {len(contracts.TOPICS) - len(new)} already there"
+         + (f" ({capped} given their byte cap)" if capped else ""))
+
+
+def cap_existing_topics(admin, specs: list[contracts.TopicSpec]) -> int:
+    """Topics created before the byte caps (or with other values) get them; returns how many changed."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+
+    wanted = {spec.name: {k: v for k, v in topic_config(spec).items() if k in ("retention.bytes", "segment.bytes")}
+              for spec in specs}
+    wanted = {name: entries for name, entries in wanted.items() if entries}
+    if not wanted:
+        return 0
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in wanted]
+    current = {resource.name: future.result() for resource, future in admin.describe_configs(resources).items()}
+    changes = []
+    for name, entries in wanted.items():
+        if any(current[name][key].value != value for key, value in entries.items()):
+            changes.append(ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in entries.items()]))
+    for future in (admin.incremental_alter_configs(changes) if changes else {}).values():
+        future.result()
+    return len(changes)
 
 
 def create_bucket(settings: Settings, echo: Echo) -> None:
