@@ -38,6 +38,7 @@ LIVE_FIELDS = ("icao24", "callsign", "airline_icao", "latitude", "longitude", "b
 LIVE_MAX_AGE_S = 3.0
 WEATHER_MAX_AGE_S = 60.0
 REFERENCE_MAX_AGE_S = 300.0
+MONGO_SOCKET_TIMEOUT_MS = 30_000  # a read still unanswered then fails (and is shown) instead of hanging
 
 
 class _Cached:
@@ -116,7 +117,10 @@ class DashboardData:
 
             # The dashboard only reads: in production its URI names a user with the `read` role only.
             uri = self.settings.dashboard_mongo_uri or self.settings.mongo_uri
+            # A bounded socket wait: a wedged server turns into an error banner, never a frozen page
+            # (or a frozen shutdown: close() ends the sessions over the same socket).
             self._mongo = MongoClient(uri.get_secret_value(), serverSelectionTimeoutMS=5_000,
+                                      connectTimeoutMS=5_000, socketTimeoutMS=MONGO_SOCKET_TIMEOUT_MS,
                                       appname="skyrisk-dashboard")
         return self._mongo[self.settings.mongo_database]
 

@@ -71,3 +71,61 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+class FreezableProxy:
+    """A TCP forwarder to ``target`` on a free loopback port that can be frozen: after ``freeze()`` it keeps
+    every connection open but passes no byte either way, as a wedged server does (the port still accepts)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+        import threading
+
+        self._target = (host, port)
+        self._frozen = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._sockets: list = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(self._target)
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    def _pipe(self, source, sink) -> None:
+        while True:
+            try:
+                chunk = source.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            if not self._frozen.is_set():
+                try:
+                    sink.sendall(chunk)
+                except OSError:
+                    return
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+    def __enter__(self) -> "FreezableProxy":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -45,8 +45,10 @@ def dashboard_url(seeded_stack: Settings) -> Iterator[str]:
     server.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per test module: quitting it at the module's end stops the open page's interval callbacks,
+    which would otherwise keep querying the session dashboard (and FerretDB) through every later module."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

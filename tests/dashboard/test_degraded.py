@@ -21,7 +21,8 @@ from skyrisk.services import is_listening
 from tests.dashboard.conftest import SCREENSHOTS
 from tests.dashboard.test_browser import PAGES, page_errors, text_of, wait
 from tests.dashboard.test_callbacks import call
-from tests.sockets import child_environment, stop, wait_for
+from tests.dashboard import seed
+from tests.sockets import FreezableProxy, child_environment, stop, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,29 @@ def degraded_url(degraded) -> Iterator[str]:
     threading.Thread(target=server.run, daemon=True).start()
     yield f"http://127.0.0.1:{settings.dashboard_port}"
     server.close()
+
+
+# --- a database that accepts but stops answering ------------------------------------------------------
+def test_a_database_that_stops_answering_fails_the_read_and_close_returns(seeded_stack, monkeypatch):
+    """FerretDB wedged mid-connection (the port still accepts): the read fails after the socket timeout and
+    close() returns; without a socket timeout both waited forever (CI hung 900 s in close())."""
+    from pymongo.errors import ConnectionFailure
+
+    import dashboard.data
+
+    monkeypatch.setattr(dashboard.data, "MONGO_SOCKET_TIMEOUT_MS", 2_000)
+    with FreezableProxy(*seeded_stack.mongo_host_port) as proxy:
+        uri = type(seeded_stack.mongo_uri)(f"mongodb://127.0.0.1:{proxy.port}/")
+        data = dashboard.data.DashboardData(seeded_stack.model_copy(update={"dashboard_mongo_uri": uri}))
+        assert data.flight(seed.DETAIL_ICAO24)["callsign"] == seed.DETAIL_CALLSIGN
+        proxy.freeze()
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailure):  # a PyMongoError: the pages show it as an error banner
+            data.flight(seed.DETAIL_ICAO24)
+        assert time.monotonic() - started < 20, "the read waited far beyond its socket timeout"
+        started = time.monotonic()
+        data.close()
+        assert time.monotonic() - started < 20
 
 
 # --- the callbacks, as the browser calls them ------------------------------------------------------
