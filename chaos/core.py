@@ -197,6 +197,7 @@ class SupervisedStreaming:
         self.given_up = False
         self._stopping = threading.Event()
         self._killed = threading.Event()
+        self._held = threading.Event()  # stopped on purpose (restart_after): not a crash
         self._watcher = threading.Thread(target=self._watch, name="chaos-streaming-watch", daemon=True)
 
     def start(self) -> None:
@@ -213,7 +214,7 @@ class SupervisedStreaming:
         recent: list[float] = []
         while not self._stopping.wait(0.5):
             code = self.child.returncode()
-            if code is None or self.given_up:
+            if code is None or self.given_up or self._held.is_set():
                 continue
             if self._killed.is_set():
                 self._killed.clear()
@@ -237,6 +238,17 @@ class SupervisedStreaming:
     def kill9(self) -> None:
         self._killed.set()
         self.child.kill9()
+
+    def restart_after(self, while_down: Callable[[], None]) -> int | None:
+        """Stop the job as an operator does (SIGTERM), run ``while_down``, start it again; its exit code."""
+        self._held.set()
+        try:
+            code = self.child.stop()
+            while_down()
+            self._start_child()
+        finally:
+            self._held.clear()
+        return code
 
     def stop(self) -> int | None:
         self._stopping.set()

@@ -12,11 +12,17 @@ checks, polling against deadlines:
   duplicates = 0;
 - ``flights_live`` converged: every aircraft heard in the last minute has its newest state;
 - the job crashed no more often than the fault allows, and stopped cleanly at the end.
+
+Two operator faults follow the same pattern: a checkpoint reset (the job stopped, its checkpoint
+folder deleted, started again) must neither double nor overwrite the lake; a job stopped longer
+than a (shortened) topic retention must report exactly what Kafka deleted before it could read it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +70,11 @@ CATCH_UP_DEADLINE_S = 600.0
 LIVE_DEADLINE_S = 300.0  # FerretDB writes flights_live at ~60-200 upserts/s
 RECENT_S = 60.0  # aircraft heard this close to the end must be in flights_live with their newest state
 KILL_DEADLINE_S = 240.0
+# retention-loss: a retention short enough to delete what the stopped job has not read within a few
+# minutes (the broker checks retention every 60 s; only closed segments go, hence short segments).
+TEST_RETENTION_MS = 20_000
+TEST_SEGMENT_MS = 5_000
+EXPIRY_DEADLINE_S = 300.0
 
 TOPIC = contracts.FLIGHT_STATES.name
 
@@ -91,15 +102,9 @@ def traffic_scenario(
     """Producer + streaming job, ``fault`` in the middle, then the count check and convergence."""
     run = Run(settings, workdir, SupervisedStreaming(settings, workdir), simulator(settings, workdir, AIRCRAFT))
     try:
-        say(f"starting the streaming job and the simulator ({AIRCRAFT} aircraft at 1 Hz)")
-        run.job.start()
-        run.producer.start()
-        if not wait_until(lambda: len(_commits(run)) >= WARMUP_BATCHES and sum(run.committed().values()) > 0,
-                          STARTUP_DEADLINE_S):
+        if not _warm_up(run):
             return Verdict(name, False, detail=f"the streaming job committed no data batch within "
                                                f"{STARTUP_DEADLINE_S:.0f}s; see {run.job.child.log_path}")
-        say(f"streaming job running: {len(_commits(run))} batches committed, "
-            f"{sum(run.committed().values())} states read")
 
         fault(run)
 
@@ -115,6 +120,18 @@ def traffic_scenario(
     _check_job_health(run, exit_code, crashes_allowed)
     passed = not run.problems
     return Verdict(name, passed, run.counts, "; ".join(run.problems if not passed else run.notes))
+
+
+def _warm_up(run: Run) -> bool:
+    """Start the job and the simulator; True once the job has committed a few batches with data."""
+    say(f"starting the streaming job and the simulator ({AIRCRAFT} aircraft at 1 Hz)")
+    run.job.start()
+    run.producer.start()
+    if not wait_until(lambda: len(_commits(run)) >= WARMUP_BATCHES and sum(run.committed().values()) > 0,
+                      STARTUP_DEADLINE_S):
+        return False
+    say(f"streaming job running: {len(_commits(run))} batches committed, {sum(run.committed().values())} states read")
+    return True
 
 
 def _commits(run: Run) -> list[int]:
@@ -316,6 +333,172 @@ def minio_outage(settings: Settings, workdir: Path) -> Verdict:
     return traffic_scenario("minio-outage", settings, workdir, outage("minio"), crashes_allowed=RESTART_LIMIT)
 
 
+# --- operator faults ------------------------------------------------------------------------------------
+def _lake_runs(settings: Settings) -> set[str]:
+    """The checkpoint runs that wrote the lake: the ``<query id prefix>`` of ``batch_id=<prefix>-<n>``."""
+    prefix = f"{contracts.LAKE_ENRICHED}/"
+    return {m.group(1) for item in s3_client(settings).list_objects(settings.lake_bucket, prefix=prefix, recursive=True)
+            if (m := re.search(r"/batch_id=([^/]+)-\d+/", item.object_name))}
+
+
+def reset_checkpoint(run: Run) -> None:
+    """Stop the job (SIGTERM), delete its whole checkpoint folder, start it again: the way out of a
+    checkpoint that cannot go on. Its new batch ids start at 0 again."""
+    folder = Path(run.settings.resolved_checkpoint_dir) / "streaming"
+    old_end: dict[int, int] = {}
+
+    def wipe() -> None:
+        old_end.update(run.committed())  # the stopped job's last committed batch
+        shutil.rmtree(folder)
+        say(f"checkpoint folder {folder} deleted; the old checkpoint had committed up to offset total "
+            f"{sum(old_end.values())}")
+
+    code = run.job.restart_after(wipe)
+    run.counts["old_checkpoint_end"] = sum(old_end.values())
+    if code != 0:
+        run.problems.append(f"the job did not stop cleanly before the reset (exit {code})")
+    resumed: dict[int, int] = {}
+
+    def resumed_line() -> bool:
+        log_text = run.job.child.last_run_log()
+        found = re.search(r"flights: the checkpoint is new; resuming at the offsets its last run committed: (\{.*\})",
+                          log_text)
+        if found:
+            resumed.update({int(p): int(o) for p, o in json.loads(found.group(1)).get(TOPIC, {}).items()})
+        return bool(found)
+
+    if not wait_until(resumed_line, STARTUP_DEADLINE_S, alive=lambda: run.job.child.returncode() is None):
+        run.problems.append("the job on a new checkpoint did not say where it resumes")
+        return
+    run.counts["resumed_at"] = sum(resumed.values())
+    say(f"the job on the new checkpoint resumes at offset total {run.counts['resumed_at']} (from stream_offsets)")
+    if resumed != old_end:
+        run.problems.append(f"the new checkpoint resumes at {resumed}, the old one ended at {old_end}")
+    else:
+        run.notes.append(f"the new checkpoint resumed exactly where the old one ended ({sum(old_end.values())} states)")
+
+
+def checkpoint_reset(settings: Settings, workdir: Path) -> Verdict:
+    verdict = traffic_scenario("checkpoint-reset", settings, workdir, reset_checkpoint, crashes_allowed=0)
+    runs = _lake_runs(settings)
+    verdict.counts["lake_runs"] = len(runs)
+    if len(runs) != 2:
+        verdict.passed = False
+        verdict.detail += f"; the lake holds batches of {len(runs)} checkpoint runs, not 2: {sorted(runs)}"
+    else:
+        verdict.detail += "; both checkpoint runs' batches are in the lake, in their own folders"
+    return verdict
+
+
+def _low_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> the first offset Kafka still holds (retention moves it)."""
+    import uuid
+
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"chaos-{uuid.uuid4()}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def _set_retention(settings: Settings, retention_ms: int | None, segment_ms: int | None) -> None:
+    """Set the topic's retention.ms and segment.ms (None: back to the contract's / the broker's)."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    def entry(name: str, value: int | None) -> ConfigEntry:
+        if value is None:
+            return ConfigEntry(name, "", incremental_operation=AlterConfigOpType.DELETE)
+        return ConfigEntry(name, str(value), incremental_operation=AlterConfigOpType.SET)
+
+    contract_ms = contracts.FLIGHT_STATES.retention_ms
+    resource = ConfigResource(ConfigResource.Type.TOPIC, TOPIC, incremental_configs=[
+        entry("retention.ms", retention_ms if retention_ms is not None else contract_ms),
+        entry("segment.ms", segment_ms)])
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def reported_loss(settings: Settings, query: str = "flights") -> int:
+    """What the job reported as deleted before it read it: data_lost summed over its progress documents."""
+    from pymongo import MongoClient
+
+    client = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=5_000)
+    try:
+        docs = client[settings.mongo_database]["stream_progress"].find({"query": query}, {"data_lost": 1})
+        return sum(sum((doc.get("data_lost") or {}).values()) for doc in docs)
+    finally:
+        client.close()
+
+
+def retention_loss(settings: Settings, workdir: Path) -> Verdict:
+    """The job stopped longer than the topic keeps data: the loss is counted exactly and reported
+    (an ERROR line and stream_progress.data_lost), the rest of the data is stored once."""
+    name = "retention-loss"
+    run = Run(settings, workdir, SupervisedStreaming(settings, workdir), simulator(settings, workdir, AIRCRAFT))
+    stopped_at: dict[int, int] = {}
+    lows: dict[int, int] = {}
+    try:
+        if not _warm_up(run):
+            return Verdict(name, False, detail=f"the streaming job committed no data batch within "
+                                               f"{STARTUP_DEADLINE_S:.0f}s; see {run.job.child.log_path}")
+
+        def expire_unread() -> None:
+            stopped_at.update(run.committed())
+            _set_retention(settings, TEST_RETENTION_MS, TEST_SEGMENT_MS)
+            say(f"job stopped at offset total {sum(stopped_at.values())}; {TOPIC} retention set to "
+                f"{TEST_RETENTION_MS / 1000:.0f}s, traffic goes on until Kafka deleted unread states of every partition")
+            expired = wait_until(lambda: all(low > stopped_at.get(p, 0) for p, low in _low_offsets(settings, TOPIC).items()),
+                                 EXPIRY_DEADLINE_S, interval_s=5.0)
+            _stop_producer(run)
+            _set_retention(settings, None, None)  # nothing more goes while the job catches up
+            lows.update(_low_offsets(settings, TOPIC))
+            if not expired:
+                run.problems.append(f"Kafka deleted no unread state of every partition within {EXPIRY_DEADLINE_S:.0f}s")
+
+        code = run.job.restart_after(expire_unread)
+        if code != 0:
+            run.problems.append(f"the job did not stop cleanly (exit {code})")
+        expected_lost = sum(max(0, low - stopped_at.get(p, 0)) for p, low in lows.items())
+        run.counts["expected_lost"] = expected_lost
+        say(f"Kafka deleted {expected_lost} states the job had not read; job restarted")
+        if _check_catch_up(run):
+            _check_reported_loss(run, expected_lost)
+    finally:
+        run.producer.stop()
+        exit_code = run.job.stop()
+    _check_job_health(run, exit_code, crashes_allowed=0)
+    passed = not run.problems
+    return Verdict(name, passed, run.counts, "; ".join(run.problems if not passed else run.notes))
+
+
+def _check_reported_loss(run: Run, expected_lost: int) -> None:
+    # progress documents reach the database after the commit: give the last ones a moment
+    wait_until(lambda: reported_loss(run.settings) >= expected_lost, 60)
+    reported = reported_loss(run.settings)
+    run.counts["reported_lost"] = reported
+    logged = "deleted by Kafka retention" in run.job.child.log_path.read_text(errors="replace")
+    if reported != expected_lost or expected_lost == 0:
+        run.problems.append(f"stream_progress reports {reported} lost states, Kafka deleted {expected_lost}")
+    if not logged:
+        run.problems.append("the job's log has no line about the states Kafka deleted")
+    remaining = topic_flight_keys(run.settings, TOPIC)
+    stored = lake_flight_keys(run.settings)
+    check = compare_counts(remaining, stored)
+    run.counts.update({"sent": run.counts.get("delivered", -1), "parquet_rows": check.stored_rows,
+                       "missing": check.missing, "duplicates": check.duplicates})
+    # every state is either in the lake once or counted as lost
+    if check.missing or check.duplicates or check.stored_rows + expected_lost != run.counts.get("delivered", -1):
+        run.problems.append(f"lake {check.stored_rows} rows + lost {expected_lost} != delivered "
+                            f"{run.counts.get('delivered')} (missing {check.missing}, duplicates {check.duplicates})")
+    else:
+        run.notes.append(f"delivered {run.counts['delivered']:.0f} = {check.stored_rows} Parquet rows + "
+                         f"{expected_lost} deleted by retention, reported as lost ({reported}) and logged")
+
+
 SCENARIOS = [
     Scenario("kill9-streaming", kill9_streaming,
              "kill -9 the streaming job between a batch's Parquet write and its commit; restart: "
@@ -327,6 +510,12 @@ SCENARIOS = [
              f"stop the Kafka broker for {LONG_OUTAGE_S / 60:.0f} minutes under load, longer than librdkafka's "
              f"default {LIBRDKAFKA_DEFAULT_TIMEOUT_S:.0f}s message timeout: the producer holds every state, "
              "nothing lost"),
+    Scenario("checkpoint-reset", checkpoint_reset,
+             "stop the streaming job, delete its checkpoint folder, start it again under load: it resumes where "
+             "the old checkpoint ended; the lake holds every state once, no batch folder overwritten", quick=True),
+    Scenario("retention-loss", retention_loss,
+             f"stop the streaming job past a {TEST_RETENTION_MS / 1000:.0f}s test retention of {TOPIC}: what Kafka "
+             "deleted unread is counted exactly, logged and reported in stream_progress; the rest is stored once"),
     Scenario("mongo-outage", mongo_outage,
              f"stop FerretDB for {OUTAGE_S:.0f}s: the streaming job retries and converges, no crash loop"),
     Scenario("minio-outage", minio_outage,

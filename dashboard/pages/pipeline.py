@@ -9,7 +9,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
-from dashboard.components import GRAPH_LAYOUT, data_table, page_header, utc
+from dashboard.components import GRAPH_LAYOUT, data_table, message, page_header, utc
 from dashboard.data import DashboardData
 
 PROGRESS_POINTS = 300
@@ -50,6 +50,19 @@ def progress_figures(progress: list[dict[str, Any]]) -> dict[str, go.Figure]:
     }
 
 
+def data_loss_lines(progress: list[dict[str, Any]]) -> list[str]:
+    """One line per query that read less than its offsets held: Kafka deleted those messages first."""
+    lost: dict[str, tuple[int, float]] = {}
+    for p in progress:
+        count = sum((p.get("data_lost") or {}).values())
+        if count:
+            total, _ = lost.get(p["query"], (0, 0.0))
+            lost[p["query"]] = (total + count, p["timestamp"])
+    return [f"Data lost: Kafka deleted {total:,} messages of the {query} query's topics before the streaming job "
+            f"read them (last at {utc(at)}): the job was stopped or fell behind longer than the topics' retention."
+            for query, (total, at) in sorted(lost.items())]
+
+
 def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"day": r.get("day"), "status": r.get("status"), "started": utc(r.get("started_at")),
              "duration": "-" if r.get("duration_s") is None else f"{r['duration_s']:.0f} s",
@@ -62,6 +75,7 @@ def layout(**_query: Any) -> html.Div:
     return html.Div(
         [
             page_header("Pipeline", "Streaming micro-batches over time and the nightly batch runs."),
+            html.Div(id="data-loss"),
             html.Div(graphs, className="grid-2"),
             html.H3("Batch runs"),
             html.Div(id="batch-run-table"),
@@ -75,7 +89,10 @@ def register(app: dash.Dash, data: DashboardData) -> None:
                        layout=layout)
 
     @app.callback([Output(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
-                  + [Output("batch-run-table", "children")], Input("pipeline-tick", "n_intervals"))
+                  + [Output("batch-run-table", "children"), Output("data-loss", "children")],
+                  Input("pipeline-tick", "n_intervals"))
     def refresh_pipeline(_: Any) -> list[Any]:
-        figures = progress_figures(data.stream_progress(PROGRESS_POINTS))
-        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [data_table(RUN_COLUMNS, run_rows(data.batch_runs(50)))]
+        progress = data.stream_progress(PROGRESS_POINTS)
+        figures = progress_figures(progress)
+        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [
+            data_table(RUN_COLUMNS, run_rows(data.batch_runs(50))), [message(line, "warning") for line in data_loss_lines(progress)]]

@@ -141,6 +141,9 @@ def alerts() -> list[dict[str, Any]]:
     return [{"_id": a.episode_id, **a.model_dump()} for a in items]
 
 
+LOST_TO_RETENTION = 1234  # messages Kafka deleted before batch 3 read them
+
+
 def stream_progress() -> list[dict[str, Any]]:
     docs = []
     for i in range(5):
@@ -148,7 +151,8 @@ def stream_progress() -> list[dict[str, Any]]:
                            input_rows_per_second=50.0 + i, processed_rows_per_second=60.0 + i,
                            batch_duration_ms=800 + 10 * i,
                            watermark=datetime.fromtimestamp(NOW - 10 * (5 - i) - 120, timezone.utc).isoformat(),
-                           rejects={"invalid": i}, kafka_lag={"0": 3 * i, "1": 2 * i})
+                           rejects={"invalid": i}, kafka_lag={"0": 3 * i, "1": 2 * i},
+                           data_lost={"flights_states": LOST_TO_RETENTION} if i == 3 else {})
         docs.append(p.model_dump())
     return docs
 

@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from batch.lake import MANIFESTS
+from dashboard.app import create_app
 from dashboard.data import DashboardData
 from dashboard.pages.route_search import search
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS
@@ -108,3 +109,17 @@ def test_replay_reads_the_published_day_from_the_lake(data, seeded_stack):
     track = data.replay_track(date.fromisoformat(day), flight_id)
     assert [p["event_time"] for p in track] == [10.0, 20.0, 30.0]
     assert data.replay_track(date.fromisoformat("2026-11-18"), flight_id) == []
+
+
+def test_the_pipeline_page_says_how_much_kafka_deleted_before_the_job_read_it(seeded_stack):
+    """A stream_progress document with data_lost (retention overtook a stopped job) becomes a warning line."""
+    from tests.dashboard.test_callbacks import call
+
+    client = create_app(seeded_stack).server.test_client()
+    outputs = [(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
+    status, response = call(client, [*outputs, ("batch-run-table", "children"), ("data-loss", "children")],
+                            [("pipeline-tick", "n_intervals", 1)], "pipeline-tick.n_intervals")
+    assert status == 200
+    text = json.dumps(response["response"]["data-loss"])
+    assert f"Kafka deleted {seed.LOST_TO_RETENTION:,} messages of the enrich query" in text
+    assert text.count("Data lost") == 1  # one line per query, not per batch
