@@ -60,11 +60,12 @@ def tree_rss(process: psutil.Process | None) -> int:
 
 
 def folder_bytes(path: Path, pattern: str = "**/*") -> int:
+    """Bytes on disk (allocated blocks: Kafka's preallocated, sparse index files count as what they use)."""
     total = 0
     for item in path.glob(pattern):
         try:
             if item.is_file():
-                total += item.stat().st_size
+                total += item.stat().st_blocks * 512
         except OSError:
             continue  # deleted while walking (segments, checkpoint files)
     return total
@@ -102,7 +103,8 @@ def measure(settings: Settings, workdir: Path, job: SupervisedStreaming, produce
     measured = {
         "disk.kafka": folder_bytes(data / "kafka" / "logs"),  # the broker's log.dirs: the topics
         "disk.lake": folder_bytes(data / "minio" / "data"),
-        "disk.ferretdb": folder_bytes(data / "ferretdb", "**/*.sqlite*"),
+        "disk.ferretdb": folder_bytes(data / "ferretdb", "**/*.sqlite"),
+        "disk.ferretdb_wal": folder_bytes(data / "ferretdb", "**/*.sqlite-wal"),  # SQLite's write-ahead log
         "disk.checkpoints": folder_bytes(Path(settings.resolved_checkpoint_dir)),
         "logs.total": sum(p.stat().st_size for p in logs if p.is_file()),
         "logs.largest_file": max((p.stat().st_size for p in logs if p.is_file()), default=0),
