@@ -402,10 +402,9 @@ class StreamingJob:
             batch.unpersist()
 
     @staticmethod
-    def _refused_records(topic: str, letters: list[tuple[str, str]]) -> Any:
-        def refused(record: Any, error: BaseException) -> None:
-            collection = sinks.REFERENCE_COLLECTIONS.get(getattr(record, "type", ""), "schedules")
-            letters.append(sinks.refused_dead_letter(topic, collection, {"_id": record.key, **record.model_dump()}, error))
+    def _refused_records(topic: str, letters: list[tuple[str, str]]) -> sinks.RefusedDocument:
+        def refused(collection: str, document: dict[str, Any], error: BaseException) -> None:
+            letters.append(sinks.refused_dead_letter(topic, collection, document, error))
         return refused
 
     # --- dead letters ----------------------------------------------------------------------------

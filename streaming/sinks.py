@@ -165,31 +165,29 @@ def weather_latest_documents(rows: Iterable[Mapping[str, Any]]) -> Iterable[dict
     return ({**_plain(r), "_id": r["cell_id"]} for r in rows)
 
 
+# A refused upsert: (collection, the document as it was sent, the database's error).
+RefusedDocument = Callable[[str, dict[str, Any], BaseException], None]
+
+
 def upsert_reference(db: Any, records: Iterable[ReferenceRecord],
-                     on_refused: Callable[[ReferenceRecord, BaseException], None] | None = None) -> dict[str, int]:
+                     on_refused: RefusedDocument | None = None) -> dict[str, int]:
     """countries/cities/airports/airlines/aircraft: ``_id`` = the code."""
-    by_collection: dict[str, list[ReferenceRecord]] = {}
+    by_collection: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        by_collection.setdefault(REFERENCE_COLLECTIONS[record.type], []).append(record)
-    return {
-        name: bulk_upsert(db[name], [UpdateOne({"_id": r.code}, {"$set": r.model_dump()}, upsert=True) for r in group],
-                          _refused_items(group, on_refused))
-        for name, group in by_collection.items()
-    }
+        by_collection.setdefault(REFERENCE_COLLECTIONS[record.type], []).append({"_id": record.code, **record.model_dump()})
+    return {name: _upsert_documents(db, name, documents, on_refused) for name, documents in by_collection.items()}
 
 
-def upsert_schedules(db: Any, journeys: list[ScheduleJourney],
-                     on_refused: Callable[[ScheduleJourney, BaseException], None] | None = None) -> int:
+def upsert_schedules(db: Any, journeys: list[ScheduleJourney], on_refused: RefusedDocument | None = None) -> int:
     """schedules: one document per journey, ``_id`` = its topic key (route, date, flight numbers)."""
-    operations = [UpdateOne({"_id": j.key}, {"$set": j.model_dump()}, upsert=True) for j in journeys]
-    return bulk_upsert(db["schedules"], operations, _refused_items(journeys, on_refused))
+    return _upsert_documents(db, "schedules", [{"_id": j.key, **j.model_dump()} for j in journeys], on_refused)
 
 
-def _refused_items(items: list[Any], on_refused: Callable[[Any, BaseException], None] | None) -> Refused | None:
-    """``bulk_upsert``'s (index, error) callback for a list of items: hands over the item itself."""
-    if on_refused is None:
-        return None
-    return lambda index, error: on_refused(items[index], error)
+def _upsert_documents(db: Any, name: str, documents: list[dict[str, Any]], on_refused: RefusedDocument | None) -> int:
+    operations = [UpdateOne({"_id": d["_id"]}, {"$set": {k: v for k, v in d.items() if k != "_id"}}, upsert=True)
+                  for d in documents]
+    refused = None if on_refused is None else (lambda index, error: on_refused(name, documents[index], error))
+    return bulk_upsert(db[name], operations, refused)
 
 
 PUBLISH_DEADLINE_SECONDS = 300.0  # how long a micro-batch waits for the broker before it fails

@@ -90,12 +90,12 @@ def test_click_on_an_aircraft_opens_the_detail_panel(browser, dashboard_url):
     browser.save_screenshot(str(SCREENSHOTS / "live_map_detail.png"))
 
 
-def choose(driver, dropdown_id: str, code: str) -> None:
-    """Open a dropdown, type the code, click its option once the options have arrived."""
+def pick_option(driver, dropdown_id: str, value: str) -> None:
+    """Open a dropdown, type the value, click its option once the options have arrived."""
     driver.find_element(By.ID, dropdown_id).click()
     search = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"))[0]
-    search.send_keys(code)
-    option = f"//*[@role='option'][.//input[@value='{code}']]"
+    search.send_keys(value)
+    option = f"//*[@role='option'][.//input[@value='{value}']]"
 
     def click_option(d) -> bool:
         # The list re-renders while the typed filter applies: an option found a moment ago can be
@@ -109,6 +109,11 @@ def choose(driver, dropdown_id: str, code: str) -> None:
             return False
 
     wait(driver, click_option)
+
+
+def choose(driver, dropdown_id: str, code: str) -> None:
+    """Pick an airport and wait until the dropdown shows it."""
+    pick_option(driver, dropdown_id, code)
     wait(driver, lambda d: f"({code})" in text_of(d, dropdown_id))
 
 
@@ -146,21 +151,7 @@ def test_streams_page_shows_a_dead_letter_nested_10000_levels_with_a_note(browse
     browser.get_log("browser")
     browser.get(f"{dashboard_url}/streams")
     wait(browser, lambda d: text_of(d, "browse-records").strip())  # the first topic's answer
-    browser.find_element(By.ID, "browse-topic").click()
-    search = wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "input.dash-dropdown-search"))[0]
-    search.send_keys(DEAD_LETTER.name)
-    option = f"//*[@role='option'][.//input[@value='{DEAD_LETTER.name}']]"
-
-    def click_option(d) -> bool:
-        try:
-            found = d.find_elements(By.XPATH, option)
-            if found:
-                found[0].click()
-            return bool(found)
-        except StaleElementReferenceException:
-            return False
-
-    wait(browser, click_option)
+    pick_option(browser, "browse-topic", DEAD_LETTER.name)
     wait(browser, lambda d: f"newest message(s) of {DEAD_LETTER.name}" in text_of(d, "browse-records"))
     records = text_of(browser, "browse-records")
     assert "Cannot read" not in records and "recursion" not in records

@@ -179,6 +179,25 @@ def test_a_writer_isolates_a_document_the_database_refuses_and_writes_the_rest(m
     assert collection.count_documents({}) == 99 and writer.refused == 1
 
 
+@pytest.mark.integration
+def test_a_refused_reference_record_is_reported_with_its_collection_and_document(mongo_db):
+    """The callback names the collection the record went to and the document as sent (``_id`` = its code);
+    before, the app guessed the collection from the record and took its topic key for ``_id``."""
+    from skyrisk.contracts import ReferenceRecord
+    from streaming.sinks import upsert_reference
+
+    suffix = str(time.time_ns())
+    good = ReferenceRecord(type="airport", code=f"G{suffix}", name="good", source="sim", fetched_time=1.0)
+    # what the model would refuse, built past it: FerretDB refuses a '$' field name
+    bad = ReferenceRecord.model_construct(**{**ReferenceRecord(type="airline", code=f"B{suffix}", source="sim", fetched_time=1.0)
+                                             .model_dump(), "names": {"$where": "1"}})
+    refused: list[tuple[str, str]] = []
+    written = upsert_reference(mongo_db, [good, bad], lambda collection, doc, _error: refused.append((collection, doc["_id"])))
+    assert refused == [("airlines", f"B{suffix}")]
+    assert written == {"airports": 1, "airlines": 0}
+    assert mongo_db.airports.find_one({"_id": f"G{suffix}"})["name"] == "good"
+
+
 def test_a_refused_document_becomes_a_dead_letter_of_its_source_topic():
     from skyrisk.contracts import DeadLetter
     from streaming.sinks import refused_dead_letter
