@@ -290,16 +290,26 @@ def max_undelivered(log_text: str) -> int:
 FlightKey = tuple[str, float]  # (icao24, event_time): one state vector
 
 
-def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Partition -> high watermark of a topic."""
+def watermarks(settings: Settings, topic: str) -> dict[int, tuple[int, int]]:
+    """Partition -> (first offset Kafka still holds, high watermark) of a topic."""
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"chaos-{uuid.uuid4()}"})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in partitions}
     finally:
         consumer.close()
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> high watermark of a topic."""
+    return {p: high for p, (_low, high) in watermarks(settings, topic).items()}
+
+
+def start_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """Partition -> the first offset Kafka still holds (retention moves it)."""
+    return {p: low for p, (low, _high) in watermarks(settings, topic).items()}
 
 
 def topic_flight_keys(settings: Settings, topic: str, timeout_s: float = 120.0) -> Counter[FlightKey]:

@@ -47,6 +47,7 @@ from chaos.core import (
     say,
     simulator,
     start_named_service,
+    start_offsets,
     stop_service,
     topic_flight_keys,
     wait_until,
@@ -390,20 +391,6 @@ def checkpoint_reset(settings: Settings, workdir: Path) -> Verdict:
     return verdict
 
 
-def _low_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """Partition -> the first offset Kafka still holds (retention moves it)."""
-    import uuid
-
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"chaos-{uuid.uuid4()}"})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0] for p in partitions}
-    finally:
-        consumer.close()
-
-
 def _set_retention(settings: Settings, retention_ms: int | None, segment_ms: int | None) -> None:
     """Set the topic's retention.ms and segment.ms (None: back to the contract's / the broker's)."""
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
@@ -451,11 +438,11 @@ def retention_loss(settings: Settings, workdir: Path) -> Verdict:
             _set_retention(settings, TEST_RETENTION_MS, TEST_SEGMENT_MS)
             say(f"job stopped at offset total {sum(stopped_at.values())}; {TOPIC} retention set to "
                 f"{TEST_RETENTION_MS / 1000:.0f}s, traffic goes on until Kafka deleted unread states of every partition")
-            expired = wait_until(lambda: all(low > stopped_at.get(p, 0) for p, low in _low_offsets(settings, TOPIC).items()),
+            expired = wait_until(lambda: all(low > stopped_at.get(p, 0) for p, low in start_offsets(settings, TOPIC).items()),
                                  EXPIRY_DEADLINE_S, interval_s=5.0)
             _stop_producer(run)
             _set_retention(settings, None, None)  # nothing more goes while the job catches up
-            lows.update(_low_offsets(settings, TOPIC))
+            lows.update(start_offsets(settings, TOPIC))
             if not expired:
                 run.problems.append(f"Kafka deleted no unread state of every partition within {EXPIRY_DEADLINE_S:.0f}s")
 
