@@ -16,6 +16,7 @@ checks the bounds that must hold at any run length:
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,9 @@ SOAK_S = 30 * 60.0
 SAMPLE_EVERY_S = 60.0
 MEMORY_GROWTH_LIMIT = 0.10  # of the process's size, per hour, once warm
 MEMORY_NOISE_MB = 30.0  # growth below this per hour is not judged (GC and allocator noise)
+# SQLite empties its write-ahead log only at a checkpoint no transaction overlaps; a WAL that keeps
+# growing once warm never gets one, and would fill the disk in a long run.
+WAL_GROWTH_LIMIT_MB = 64.0
 MIB = 1024 * 1024
 TOPIC = contracts.FLIGHT_STATES.name
 
@@ -149,6 +153,10 @@ def judge(samples: Samples, settings: Settings) -> tuple[list[str], list[str]]:
     if samples.last("logs.largest_file") > cap:
         problems.append(f"a log file holds {_mb(samples.last('logs.largest_file'))}, beyond the "
                         f"{settings.log_max_mb:.0f} MB rotation")
+    wal_growth = samples.per_hour("disk.ferretdb_wal")
+    if wal_growth > WAL_GROWTH_LIMIT_MB * MIB:
+        problems.append(f"FerretDB's SQLite write-ahead log grows {_mb(wal_growth)}/h once warm "
+                        f"({_mb(samples.last('disk.ferretdb_wal'))} now): it is never emptied")
     broker_cap = sum(stack.RETENTION_BYTES.get(spec.name, stack.DEFAULT_RETENTION_BYTES) * spec.partitions
                      for spec in contracts.TOPICS if spec.retention_ms is not None)  # compacted topics: by their keys
     if samples.last("disk.kafka") > broker_cap:
@@ -193,6 +201,7 @@ def soak(settings: Settings, workdir: Path, seconds: float = SOAK_S, aircraft: i
     problems, report = judge(samples, settings)
     for line in report:
         say(line)
+    (workdir / "soak_samples.json").write_text(json.dumps({"times": samples.times, "values": samples.values}))
     run.problems.extend(problems)
     run.counts.update({f"{key}_mb_per_h": round(samples.per_hour(key) / MIB, 1) for key in samples.values if key != "lag"})
     run.counts["max_lag"] = max(samples.values.get("lag", [0]))

@@ -21,6 +21,7 @@ def samples(**series) -> Samples:
 FLAT = {
     "memory.streaming": lambda m: 1500 * MIB, "disk.kafka": lambda m: 10 * MIB * m, "disk.lake": lambda m: 2 * MIB * m,
     "logs.total": lambda m: 0.1 * MIB * m, "logs.largest_file": lambda m: 0.05 * MIB * m,
+    "disk.ferretdb_wal": lambda m: (4 + m % 3) * MIB,  # emptied by checkpoints: up and down, flat
 }
 
 
@@ -58,3 +59,9 @@ def test_a_log_file_beyond_its_rotation_size_fails(settings):
     unrotated = FLAT | {"logs.largest_file": lambda m: (settings.log_max_mb + 1) * MIB}
     problems, _ = judge(samples(**unrotated), settings)
     assert len(problems) == 1 and "rotation" in problems[0]
+
+
+def test_a_write_ahead_log_that_only_grows_fails(settings):
+    growing = FLAT | {"disk.ferretdb_wal": lambda m: 16 * MIB * m}  # 960 MB/h, as FerretDB's did
+    problems, _ = judge(samples(**growing), settings)
+    assert len(problems) == 1 and problems[0].startswith("FerretDB's SQLite write-ahead log grows 960.0 MB/h")
