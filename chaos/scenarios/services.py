@@ -228,15 +228,16 @@ def _check_job_health(run: Run, exit_code: int | None, crashes_allowed: int) -> 
 
 
 # --- the faults ---------------------------------------------------------------------------------------
-def _batch_in_lake(settings: Settings, batch_id: int) -> bool:
-    """Batch ``batch_id``'s Parquet is in its final place (not in Spark's staging folder)."""
+_LAKE_BATCH = re.compile(r"^date=[^/]+/hour=[^/]+/batch_id=([^/]+)-(\d+)/[^/]+\.parquet$")
+
+
+def _lake_batches(settings: Settings) -> set[tuple[str, int]]:
+    """(checkpoint run, batch id) of every Parquet file in its final place (not in Spark's staging
+    folder): the lake's ``batch_id=<checkpoint id>-<batch id>`` folders (streaming.app)."""
     prefix = f"{contracts.LAKE_ENRICHED}/"
-    for item in s3_client(settings).list_objects(settings.lake_bucket, prefix=prefix, recursive=True):
-        name = item.object_name[len(prefix):]
-        # batch_id=<checkpoint id>-<batch id> (streaming.app: a reset checkpoint writes new folders)
-        if name.startswith("date=") and re.search(rf"/batch_id=[^/]*-{batch_id}/", name) and name.endswith(".parquet"):
-            return True
-    return False
+    return {(m.group(1), int(m.group(2)))
+            for item in s3_client(settings).list_objects(settings.lake_bucket, prefix=prefix, recursive=True)
+            if (m := _LAKE_BATCH.match(item.object_name[len(prefix):]))}
 
 
 def kill_streaming(run: Run) -> None:
@@ -246,7 +247,7 @@ def kill_streaming(run: Run) -> None:
 
     def parquet_written_not_committed() -> bool:
         batch = batch_in_flight(run.job.checkpoint)
-        if batch is None or not _batch_in_lake(run.settings, batch):
+        if batch is None or batch not in {b for _run, b in _lake_batches(run.settings)}:
             return False
         target.append(batch)
         return True
@@ -335,13 +336,6 @@ def minio_outage(settings: Settings, workdir: Path) -> Verdict:
 
 
 # --- operator faults ------------------------------------------------------------------------------------
-def _lake_runs(settings: Settings) -> set[str]:
-    """The checkpoint runs that wrote the lake: the ``<query id prefix>`` of ``batch_id=<prefix>-<n>``."""
-    prefix = f"{contracts.LAKE_ENRICHED}/"
-    return {m.group(1) for item in s3_client(settings).list_objects(settings.lake_bucket, prefix=prefix, recursive=True)
-            if (m := re.search(r"/batch_id=([^/]+)-\d+/", item.object_name))}
-
-
 def reset_checkpoint(run: Run) -> None:
     """Stop the job (SIGTERM), delete its whole checkpoint folder, start it again: the way out of a
     checkpoint that cannot go on. Its new batch ids start at 0 again."""
@@ -381,7 +375,7 @@ def reset_checkpoint(run: Run) -> None:
 
 def checkpoint_reset(settings: Settings, workdir: Path) -> Verdict:
     verdict = traffic_scenario("checkpoint-reset", settings, workdir, reset_checkpoint, crashes_allowed=0)
-    runs = _lake_runs(settings)
+    runs = {run for run, _batch in _lake_batches(settings)}
     verdict.counts["lake_runs"] = len(runs)
     if len(runs) != 2:
         verdict.passed = False

@@ -21,8 +21,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
 from chaos.core import (
     PlatformProcess,
     Scenario,
@@ -33,6 +31,7 @@ from chaos.core import (
     say,
     simulator,
 )
+from bench.e2e import ProcessMeter, named_processes
 from chaos.scenarios import services as traffic
 from infra import stack
 from skyrisk import contracts
@@ -48,19 +47,6 @@ MEMORY_NOISE_MB = 30.0  # growth below this per hour is not judged (GC and alloc
 WAL_GROWTH_LIMIT_MB = 64.0
 MIB = 1024 * 1024
 TOPIC = contracts.FLIGHT_STATES.name
-
-
-def tree_rss(process: psutil.Process | None) -> int:
-    """Resident bytes of a process and its children (the streaming job: Python driver + JVM)."""
-    if process is None:
-        return 0
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            continue
-    return total
 
 
 def folder_bytes(path: Path, pattern: str = "**/*") -> int:
@@ -101,7 +87,8 @@ class Samples:
         return self.values[name][-1]
 
 
-def measure(settings: Settings, workdir: Path, job: SupervisedStreaming, producer: PlatformProcess) -> dict[str, float]:
+def measure(settings: Settings, workdir: Path, job: SupervisedStreaming, producer: PlatformProcess,
+            meter: ProcessMeter) -> dict[str, float]:
     data = settings.data_dir
     logs = [*workdir.glob("*.log*"), *data.glob("*/*.log*")]
     measured = {
@@ -112,21 +99,11 @@ def measure(settings: Settings, workdir: Path, job: SupervisedStreaming, produce
         "disk.checkpoints": folder_bytes(Path(settings.resolved_checkpoint_dir)),
         "logs.total": sum(p.stat().st_size for p in logs if p.is_file()),
         "logs.largest_file": max((p.stat().st_size for p in logs if p.is_file()), default=0),
-        "memory.streaming": tree_rss(_process(job.child)),
-        "memory.producer": tree_rss(_process(producer)),
     }
-    for name in ("kafka", "minio", "ferretdb"):
-        measured[f"memory.{name}"] = tree_rss(stack.running_process(settings, name))
+    # the benchmark's process table: the services, each child's Python side and its JVM apart
+    _cpu, rss_mib = meter.measure(named_processes(settings, {"streaming": job.child, "producer": producer}))
+    measured |= {f"memory.{name}": mib * MIB for name, mib in rss_mib.items()}
     return measured
-
-
-def _process(child: PlatformProcess) -> psutil.Process | None:
-    if child.process is None or child.process.poll() is not None:
-        return None
-    try:
-        return psutil.Process(child.process.pid)
-    except psutil.Error:
-        return None
 
 
 def lag(settings: Settings, job: SupervisedStreaming) -> int:
@@ -174,6 +151,7 @@ def soak(settings: Settings, workdir: Path, seconds: float = SOAK_S, aircraft: i
     name = "soak"
     run = traffic.Run(settings, workdir, SupervisedStreaming(settings, workdir), simulator(settings, workdir, aircraft))
     samples = Samples()
+    meter = ProcessMeter()
     try:
         say(f"soak: {aircraft} aircraft at 1 Hz for {seconds / 60:.0f} min, sampling every {SAMPLE_EVERY_S:.0f}s")
         run.job.start()
@@ -182,11 +160,12 @@ def soak(settings: Settings, workdir: Path, seconds: float = SOAK_S, aircraft: i
         next_sample = started
         while (elapsed := time.monotonic() - started) < seconds:
             if time.monotonic() >= next_sample:
-                measured = measure(settings, workdir, run.job, run.producer)
+                measured = measure(settings, workdir, run.job, run.producer, meter)
                 measured["lag"] = lag(settings, run.job)
                 samples.add(elapsed, measured)
-                say(f"{elapsed / 60:4.1f} min: memory streaming {_mb(measured['memory.streaming'])}, kafka "
-                    f"{_mb(measured['memory.kafka'])}, ferretdb {_mb(measured['memory.ferretdb'])}; disk kafka "
+                memory = ", ".join(f"{k.removeprefix('memory.')} {_mb(v)}" for k, v in measured.items()
+                                   if k.startswith("memory."))
+                say(f"{elapsed / 60:4.1f} min: memory {memory}; disk kafka "
                     f"{_mb(measured['disk.kafka'])}, lake {_mb(measured['disk.lake'])}; logs "
                     f"{_mb(measured['logs.total'])}; lag {measured['lag']:,.0f} states")
                 next_sample += SAMPLE_EVERY_S
