@@ -9,6 +9,7 @@ progress; a failing step names what failed and where its log is.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -160,15 +161,40 @@ def minio_step(settings: Settings, spec: dict) -> Step:
 
 
 def ferretdb_step(settings: Settings, spec: dict) -> Step:
+    """Our wrapper module, built against FerretDB with the patches under <source>/patches.
+
+    The patched copy of the upstream module is made in a staging folder of the cache and the
+    wrapper's go.mod is pointed at it there; the repository's go.mod stays the plain pin.
+    """
     source = REPO / spec["source"]
     target = settings.cache_dir / "bin" / spec["binary"]
-    files = [source / name for name in ("go.mod", "go.sum", "main.go")]
+    patches = sorted((source / "patches").glob("*.patch"))
+    files = [source / name for name in ("go.mod", "go.sum", "main.go")] + patches
 
     def build(log: Path) -> None:
         require_go()
-        target.parent.mkdir(parents=True, exist_ok=True)
         env = go_env(settings) | {"GOFLAGS": "-mod=readonly"}
-        run_logged(["go", "build", "-o", str(target) + ".tmp", "."], log, cwd=source, env=env)
+        staging = settings.cache_dir / "build" / "ferretdb"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in ("go.mod", "go.sum", "main.go"):
+            shutil.copy(source / name, staging / name)
+        listing = subprocess.run(["go", "mod", "download", "-json", spec["module"]], cwd=staging, env=env,
+                                 capture_output=True, text=True)
+        if listing.returncode != 0:
+            raise SetupError(f"cannot download {spec['module']}@{spec['version']}: {listing.stderr.strip()}")
+        upstream = staging / "upstream"
+        shutil.copytree(json.loads(listing.stdout)["Dir"], upstream)
+        for path in [upstream, *upstream.rglob("*")]:  # the module cache is read-only
+            path.chmod(path.stat().st_mode | 0o200)
+        # A ceiling keeps git from taking a repository around the cache for the one to patch.
+        git_env = env | {"GIT_CEILING_DIRECTORIES": str(staging)}
+        for patch in patches:
+            run_logged(["git", "apply", str(patch)], log, cwd=upstream, env=git_env)
+        with open(staging / "go.mod", "a") as go_mod:
+            go_mod.write(f"\nreplace {spec['module']} => ./upstream\n")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        run_logged(["go", "build", "-o", str(target) + ".tmp", "."], log, cwd=staging, env=env)
         os.replace(str(target) + ".tmp", target)
 
     return Step("ferretdb", target, fingerprint(spec, *(f.read_bytes() for f in files)), build)
