@@ -124,7 +124,9 @@ def kafka_service(settings: Settings) -> Service:
     log4j = home / "log4j2.properties"
     log_dirs = home / "logs"
     classpath = str(settings.cache_dir / "jars" / "kafka" / "*")
-    java = ["java", f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", "-XX:+UseG1GC",
+    # The heap is fixed and touched at start (AlwaysPreTouch): the broker's memory is what it will
+    # be from the first minute, and growth seen later (the soak) is not the heap filling in.
+    java = ["java", f"-Xmx{settings.kafka_heap}", f"-Xms{settings.kafka_heap}", "-XX:+AlwaysPreTouch", "-XX:+UseG1GC",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={log4j}",
             f"-Dkafka.logs.dir={home}", "-cp", classpath]
 
