@@ -17,6 +17,9 @@ import (
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
 
+// walSizeLimit is the size, in bytes, the write-ahead log is truncated to when it restarts.
+const walSizeLimit = 16 << 20
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data-dir", "data/ferretdb", "directory holding the SQLite databases")
@@ -44,7 +47,9 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + absDir + "/",
+		// The write-ahead log is cut back to walSizeLimit whenever SQLite restarts it (which the
+		// patched updates let it do), so a burst's log does not keep its disk for good.
+		SQLiteURL: fmt.Sprintf("file:%s/?_pragma=journal_size_limit(%d)", absDir, walSizeLimit),
 	})
 	if err != nil {
 		logger.Error("cannot start FerretDB", "listen", *listen, "error", err)

@@ -48,6 +48,34 @@ def test_the_write_ahead_log_stays_small_under_continuous_upserts_and_reads(stac
         client.close()
 
 
+def test_the_write_ahead_log_is_cut_back_after_a_long_read_ends(stack):
+    # A reader that stays open (here a cursor half read) keeps SQLite from restarting the log, so
+    # the log grows past 16 MB meanwhile; once the reader is gone the next writes restart it and
+    # journal_size_limit cuts the file back to 16 MB instead of keeping its largest size.
+    client = MongoClient(stack.mongo_uri.get_secret_value(), socketTimeoutMS=60_000)
+    database = client["wal_limit_probe"]
+    log = stack.data_dir / "ferretdb" / "data" / "wal_limit_probe.sqlite-wal"
+    try:
+        database.live.bulk_write(_upserts(0), ordered=False)
+        cursor = database.live.find({}).batch_size(2)
+        next(cursor)
+        round_ = 1
+        while log.stat().st_size <= 20 * 2**20 and round_ < 40:
+            operations = _upserts(round_)
+            for start in range(0, len(operations), 10):
+                database.live.bulk_write(operations[start : start + 10], ordered=False)
+            round_ += 1
+        grown = log.stat().st_size
+        cursor.close()
+        for start in range(0, 60, 10):
+            database.live.bulk_write(_upserts(round_)[start : start + 10], ordered=False)
+        assert grown > 20 * 2**20, f"the open cursor did not hold the log ({grown / 2**20:.1f} MB)"
+        assert log.stat().st_size <= 16 * 2**20, f"write-ahead log {log.stat().st_size / 2**20:.1f} MB"
+    finally:
+        client.drop_database("wal_limit_probe")
+        client.close()
+
+
 def test_a_command_of_many_updates_does_not_wait_for_itself(stack):
     # Unpatched, each of a command's updates held one of the 100 pooled SQLite connections until
     # the command ended: a command of 300 updates never answered (here: a socket timeout).
