@@ -32,6 +32,15 @@ def test_infra_help_prints_usage_and_does_nothing(command, tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "cache").exists()  # nothing set up or started
 
 
+@pytest.mark.parametrize("module", ["chaos", "validation", "infra.logs"])
+def test_the_other_tools_help_prints_usage_and_starts_nothing(module, tmp_path):
+    result = run([module, "--help"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: python -m {module}")
+    assert result.stderr == ""
+    assert not (tmp_path / "data").exists() and not (tmp_path / "cache").exists()
+
+
 def test_env_example_help_prints_usage_and_writes_nothing(tmp_path):
     files = [REPO / ".env.example", REPO / "README.md"]
     before = [f.read_bytes() for f in files]

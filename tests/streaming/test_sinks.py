@@ -198,6 +198,43 @@ def test_a_refused_reference_record_is_reported_with_its_collection_and_document
     assert mongo_db.airports.find_one({"_id": f"G{suffix}"})["name"] == "good"
 
 
+@pytest.mark.integration
+def test_a_refused_emergency_alert_is_reported_and_the_other_alerts_are_written(mongo_db):
+    """The issue's case: a NUL callsign with squawk 7700. FerretDB refuses the NUL; before, the failed
+    upsert ended the flights query and the app crash-looped."""
+    from skyrisk.contracts import Alert
+    from skyrisk.vocabulary import EMERGENCY, EMERGENCY_SQUAWKS
+    from streaming.sinks import upsert_alerts
+
+    suffix = str(time.time_ns())
+    fields = {"type": EMERGENCY, "started_at": 1.0, "last_seen": 2.0, "reasons": [EMERGENCY_SQUAWKS["7700"]]}
+    good = Alert(icao24="aaa001", episode_id=f"good-{suffix}", callsign="DLH400", **fields)
+    # what the model would refuse, built past it
+    bad = Alert.model_construct(**{**good.model_dump(), "icao24": "bbb002", "episode_id": f"bad-{suffix}", "callsign": "DLH\x00"})
+    refused: list[int] = []
+    written = upsert_alerts(mongo_db, [bad, good], lambda index, _error: refused.append(index))
+    assert refused == [0]
+    assert written == 1
+    assert mongo_db.alerts.find_one({"_id": f"good-{suffix}"})["callsign"] == "DLH400"
+    assert mongo_db.alerts.find_one({"_id": f"bad-{suffix}"}) is None
+
+
+def test_a_record_the_model_refuses_becomes_an_invalid_dead_letter_naming_the_field():
+    from pydantic import ValidationError
+
+    from skyrisk.contracts import LH_REFERENCE, DeadLetter, ReferenceRecord
+    from streaming.sinks import invalid_dead_letter
+
+    raw = '{"type": "airline", "code": "LH", "names": {"en": null}, "source": "live", "fetched_time": 1.0}'
+    with pytest.raises(ValidationError) as refused:
+        ReferenceRecord.model_validate_json(raw)
+    topic, value = invalid_dead_letter(LH_REFERENCE.name, raw, "airline:LH", refused.value)
+    letter = DeadLetter.model_validate_json(value)
+    assert topic == LH_REFERENCE.name and letter.source_topic == LH_REFERENCE.name
+    assert letter.reason == "invalid:names.en"
+    assert letter.raw == raw and letter.key == "airline:LH" and "names.en" in letter.detail
+
+
 def test_a_refused_document_becomes_a_dead_letter_of_its_source_topic():
     from skyrisk.contracts import DeadLetter
     from streaming.sinks import refused_dead_letter
