@@ -94,11 +94,13 @@ LAKE_MODELS = "models/phase"
 
 
 # --- what the stores refuse -----------------------------------------------------------------------
-# MongoDB/FerretDB refuse a NUL in any string and, in document keys (our only free-form keys are
-# map keys such as ReferenceRecord.names), a leading '$', a '.', a NUL or an empty key; FerretDB
-# also refuses NaN and ±Infinity. A message carrying one would be refused by the database after
-# it passed validation, so both twins of the validation (pydantic here, Spark in
-# streaming.transforms) reject it at the door with these rules.
+# MongoDB/FerretDB refuse, in document keys (our only free-form keys are map keys such as
+# ReferenceRecord.names), a leading '$', a '.', a NUL or an empty key; FerretDB also refuses NaN and
+# ±Infinity (by closing the connection). A message carrying one would be refused by the database
+# after it passed validation, so both twins of the validation (pydantic here, Spark in
+# streaming.transforms) reject it at the door with these rules. FerretDB stores a NUL inside a
+# string value (checked 2026-12-04), but no field we receive carries one except as corruption, so
+# text with a NUL is rejected too and keys and values share one rule.
 REFUSED_TEXT_CHAR = "\x00"
 REFUSED_KEY_PREFIX = "$"
 REFUSED_KEY_CHARS = (".", "\x00")

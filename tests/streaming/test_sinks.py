@@ -200,17 +200,20 @@ def test_a_refused_reference_record_is_reported_with_its_collection_and_document
 
 @pytest.mark.integration
 def test_a_refused_emergency_alert_is_reported_and_the_other_alerts_are_written(mongo_db):
-    """The issue's case: a NUL callsign with squawk 7700. FerretDB refuses the NUL; before, the failed
-    upsert ended the flights query and the app crash-looped."""
+    """Poison in a squawk-7700 alert is isolated. The issue's NUL callsign never gets here (the parser
+    dead-letters it as bad_text:callsign, test_transforms), and nothing else the model admits is
+    refused by our FerretDB (checked: a NUL in a value and 17 MB documents are stored), so the
+    refusal is forced past the model with a '$' key. Before, a refused alert upsert ended the
+    flights query and the app crash-looped."""
     from skyrisk.contracts import Alert
     from skyrisk.vocabulary import EMERGENCY, EMERGENCY_SQUAWKS
     from streaming.sinks import upsert_alerts
 
     suffix = str(time.time_ns())
-    fields = {"type": EMERGENCY, "started_at": 1.0, "last_seen": 2.0, "reasons": [EMERGENCY_SQUAWKS["7700"]]}
+    fields = {"source": "sim", "type": EMERGENCY, "started_at": 1.0, "last_seen": 2.0, "reasons": [EMERGENCY_SQUAWKS["7700"]]}
     good = Alert(icao24="aaa001", episode_id=f"good-{suffix}", callsign="DLH400", **fields)
     # what the model would refuse, built past it
-    bad = Alert.model_construct(**{**good.model_dump(), "icao24": "bbb002", "episode_id": f"bad-{suffix}", "callsign": "DLH\x00"})
+    bad = Alert.model_construct(**{**good.model_dump(), "icao24": "bbb002", "episode_id": f"bad-{suffix}", "reasons": [{"$where": "1"}]})
     refused: list[int] = []
     written = upsert_alerts(mongo_db, [bad, good], lambda index, _error: refused.append(index))
     assert refused == [0]
