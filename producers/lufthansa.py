@@ -302,6 +302,31 @@ def parse_routes(spec: str) -> list[tuple[str, str]]:
     return routes
 
 
+def schedule_pairs(routes: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Both directions of every configured route, each origin-destination pair once, in the
+    configured order: ``FRA-JFK`` gives FRA->JFK and JFK->FRA (the return trips). A route configured
+    both ways (``FRA-JFK,JFK-FRA``) is still fetched once each way; ``FRA-FRA`` is no route."""
+    pairs: dict[tuple[str, str], None] = {}
+    for origin, destination in routes:
+        if origin != destination:
+            pairs.setdefault((origin, destination))
+            pairs.setdefault((destination, origin))
+    return list(pairs)
+
+
+def nightly_calls(routes: list[tuple[str, str]], horizon_days: int, reference_pages: int = 0) -> int:
+    """Calls one nightly refresh spends (retries aside): one schedules call per origin-destination
+    pair (every route in both directions) and day of the horizon, plus one call per reference page
+    (100 records a page, every page of the five reference types)."""
+    return len(schedule_pairs(routes)) * max(0, horizon_days) + max(0, reference_pages)
+
+
+def sweep_hours(calls: int) -> float:
+    """Hours a refresh of ``calls`` calls takes at the client's hourly limit (CALL_LIMITS)."""
+    per_hour = dict(CALL_LIMITS)[3600.0]
+    return calls / per_hour
+
+
 def seconds_to_next_refresh(now: float) -> float:
     moment = datetime.fromtimestamp(now, UTC)
     refresh = moment.replace(hour=REFRESH_HOUR_UTC, minute=0, second=0, microsecond=0)
@@ -312,7 +337,8 @@ def seconds_to_next_refresh(now: float) -> float:
 
 # --- clients -----------------------------------------------------------------------------------
 class LufthansaLive(SourceClient):
-    """Every page of every reference type, then schedules of the configured routes; nightly."""
+    """Every page of every reference type, then schedules of the configured routes in both
+    directions; nightly."""
 
     name = "lufthansa"
 
@@ -328,10 +354,22 @@ class LufthansaLive(SourceClient):
                                 settings.lufthansa_client_secret, default_lifetime_s=TOKEN_LIFETIME_S)
         self.limiter = RateLimiter(clock, CALL_LIMITS)
         self.routes = parse_routes(settings.lufthansa_routes)
+        self.pairs = schedule_pairs(self.routes)  # every route both ways: the return trips too
         self.horizon_days = settings.lufthansa_horizon_days
         self.today = today
         self.calls = 0
         self.paging_stopped = 0  # reference types whose paging was cut short (bad metadata, loop, cap)
+        self.reference_pages = 0  # pages fetched in the current (or last) refresh
+        schedule_calls = nightly_calls(self.routes, self.horizon_days)
+        log.info("lufthansa live: %d routes in both directions (%d origin-destination pairs) x %d days = "
+                 "%d schedule calls a night, plus one call per reference page (%d records a page, %d types); "
+                 "at most %d calls an hour: the schedules alone take %.0f min of the budget",
+                 len(self.routes), len(self.pairs), self.horizon_days, schedule_calls, PAGE_LIMIT,
+                 len(REFERENCE_KINDS), dict(CALL_LIMITS)[3600.0], sweep_hours(schedule_calls) * 60)
+        if sweep_hours(schedule_calls) > 24:
+            log.warning("lufthansa live: %d schedule calls a night need %.1f h at %d calls an hour, more than "
+                        "the day between two refreshes: fewer routes or SKYRISK_LUFTHANSA_HORIZON_DAYS",
+                        schedule_calls, sweep_hours(schedule_calls), dict(CALL_LIMITS)[3600.0])
 
     def get(self, path: str, params: dict[str, Any] | None, record_as: str) -> tuple[int, Any, bytes]:
         # every attempt (retries too) is a call against the plan (CALL_LIMITS)
@@ -358,6 +396,7 @@ class LufthansaLive(SourceClient):
                 self._stop_paging(kind, f"stopped at the cap of {MAX_PAGES} pages ({MAX_PAGES * PAGE_LIMIT} records)")
                 return
             fetched.add(offset)
+            self.reference_pages += 1
             try:
                 status, payload, raw = self.get(f"/mds-references/{kind.endpoint}",
                                                 {"limit": PAGE_LIMIT, "offset": offset},
@@ -384,7 +423,7 @@ class LufthansaLive(SourceClient):
 
     def schedule_batches(self) -> Iterator[Batch]:
         first = self.today or datetime.fromtimestamp(self.clock.now(), UTC).date()
-        for origin, destination in self.routes:
+        for origin, destination in self.pairs:
             for day in range(self.horizon_days):
                 query_date = (first + timedelta(days=day)).isoformat()
                 try:
@@ -402,12 +441,17 @@ class LufthansaLive(SourceClient):
 
     def batches(self) -> Iterator[Batch]:
         while not self.clock.stopped:
+            started, calls_before = self.clock.now(), self.calls  # a refresh's calls: nightly_calls(...)
+            self.reference_pages = 0
             try:
                 for kind in REFERENCE_KINDS.values():
                     yield from self.reference_batches(kind)
                 yield from self.schedule_batches()
             except Stopped:
                 return
+            log.info("lufthansa refresh done: %d reference pages + %d schedule calls = %d calls in %.0f min",
+                     self.reference_pages, nightly_calls(self.routes, self.horizon_days),
+                     self.calls - calls_before, (self.clock.now() - started) / 60)
             self.clock.sleep(seconds_to_next_refresh(self.clock.now()))
 
     def status(self) -> str:

@@ -128,7 +128,8 @@ def test_route_search_with_payloads_finds_nothing(client, payload):
         status, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
                                 [("route-search", "n_clicks", 1)], "route-search.n_clicks",
                                 state=[("route-from", "value", origin), ("route-to", "value", destination),
-                                       ("route-date", "date", day), ("route-return", "date", payload)])
+                                       ("route-date", "date", day), ("route-return", "date", payload),
+                                       ("route-nonstop", "value", payload)])
         assert status == 200
         text = text_of(response)
         assert "Choose a" in text and not any(flight in text for flight in seed.SEEDED_ROUTE_FLIGHTS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from datetime import date
 
@@ -17,10 +18,13 @@ from producers.lufthansa import (
     duration_minutes,
     names_by_language,
     next_offset,
+    nightly_calls,
     parse_reference_page,
     parse_routes,
     parse_schedules,
     pick_name,
+    schedule_pairs,
+    sweep_hours,
 )
 from skyrisk.contracts import LH_REFERENCE, LH_SCHEDULES, ReferenceRecord, ScheduleJourney
 from tests.producers.helpers import DATA, FakeClock, Reply, Seen, load
@@ -231,24 +235,90 @@ def test_401_refreshes_the_lufthansa_token(lh_settings, api, clock):
         "Bearer old", "Bearer new"]
 
 
-def test_schedules_for_routes_over_the_horizon_paced_under_five_calls_a_second(lh_settings, api, clock):
+def test_schedules_for_routes_in_both_directions_over_the_horizon_paced_under_five_calls_a_second(
+        lh_settings, api, clock):
     api.always("POST", "/v1/oauth/token", Reply(200, {"access_token": "t", "expires_in": 21600}))
     api.always("GET", "/v1/operations/schedules/FRA/JFK/2026-11-21", Reply(200, load("lh_schedules_single.json")))
     for day in ("2026-11-22", "2026-11-23"):
         api.always("GET", f"/v1/operations/schedules/FRA/JFK/{day}", Reply(404, load("lh_processing_error.json")))
     for day in ("2026-11-21", "2026-11-22", "2026-11-23"):
-        api.always("GET", f"/v1/operations/schedules/MUC/LHR/{day}", Reply(200, load("lh_schedules_single.json")))
+        for origin, destination in (("JFK", "FRA"), ("MUC", "LHR"), ("LHR", "MUC")):
+            api.always("GET", f"/v1/operations/schedules/{origin}/{destination}/{day}",
+                       Reply(200, load("lh_schedules_single.json")))
     client = LufthansaLive(lh_settings, clock, HttpClient(clock), today=date(2026, 11, 21))
 
     batches = list(client.schedule_batches())
 
-    assert len(batches) == 6  # 2 routes x 3 days
+    assert len(batches) == 12 == nightly_calls(client.routes, 3)  # 2 routes x 2 directions x 3 days
+    asked = [r.path.removeprefix("/v1/operations/schedules/") for r in api.seen if "/schedules/" in r.path]
+    assert asked == [f"{pair}/2026-11-{day}" for pair in ("FRA/JFK", "JFK/FRA", "MUC/LHR", "LHR/MUC")
+                     for day in (21, 22, 23)]
     keys = [key for b in batches for key, _ in b.records]
-    assert keys == ["FRA-JFK-2026-11-21:LH400", "MUC-LHR-2026-11-21:LH400", "MUC-LHR-2026-11-22:LH400",
-                    "MUC-LHR-2026-11-23:LH400"]
+    assert keys == ["FRA-JFK-2026-11-21:LH400"] + [f"{pair}-2026-11-{day}:LH400" for pair in ("JFK-FRA", "MUC-LHR",
+                                                                                              "LHR-MUC")
+                                                   for day in (21, 22, 23)]
     assert sum(len(b.dead_letters) for b in batches) == 2  # the two ProcessingErrors answers
-    assert clock.sleeps == [pytest.approx(1.0)]  # the 5th call waits: at most 4 in any second
-    assert "calls_left_hour=944" in client.status()
+    assert clock.sleeps == [pytest.approx(1.0)] * 2  # the 5th and 9th calls wait: at most 4 in any second
+    assert "calls_left_hour=938" in client.status()
+
+
+def test_schedule_pairs_are_every_route_both_ways_once():
+    assert schedule_pairs([("FRA", "JFK"), ("MUC", "LHR")]) == [("FRA", "JFK"), ("JFK", "FRA"), ("MUC", "LHR"),
+                                                                ("LHR", "MUC")]
+    # configured both ways, or twice: still one call per direction; FRA-FRA is no route
+    assert schedule_pairs([("FRA", "JFK"), ("JFK", "FRA"), ("FRA", "JFK"), ("FRA", "FRA")]) == [("FRA", "JFK"),
+                                                                                                ("JFK", "FRA")]
+
+
+def test_calls_a_night_are_routes_times_two_directions_times_days_plus_reference_pages(settings):
+    routes = parse_routes(settings.lufthansa_routes)
+    assert len(routes) == 22 and settings.lufthansa_horizon_days == 7  # the defaults
+    assert nightly_calls(routes, 7) == 22 * 2 * 7 == 308
+    assert nightly_calls(routes, 7, reference_pages=5) == 313  # five types of one page each
+    assert nightly_calls([("FRA", "JFK"), ("JFK", "FRA")], 3, 2) == 2 * 3 + 2
+    assert nightly_calls(routes, 0) == 0
+    assert sweep_hours(950) == pytest.approx(1.0)  # at CALL_LIMITS' 950 calls an hour
+
+
+def test_the_live_client_logs_its_calls_a_night_at_start(lh_settings, caplog):
+    caplog.set_level(logging.INFO, logger="producers.lufthansa")
+    LufthansaLive(lh_settings, FakeClock())
+    (line,) = [r.getMessage() for r in caplog.records if "calls a night" in r.getMessage()]
+    assert "2 routes in both directions (4 origin-destination pairs) x 3 days = 12 schedule calls a night" in line
+    assert "plus one call per reference page" in line and "at most 950 calls an hour" in line
+
+
+def test_a_nightly_refresh_spends_the_calls_it_announced_and_logs_them(lh_settings, api, clock, caplog):
+    caplog.set_level(logging.INFO, logger="producers.lufthansa")
+    api.always("POST", "/v1/oauth/token", Reply(200, {"access_token": "t", "expires_in": 21600}))
+    api.always("GET", "/v1/mds-references/airports", airport_pages(201))  # 3 pages
+    for kind in ("countries", "cities", "airlines", "aircraft"):  # one page each
+        api.always("GET", f"/v1/mds-references/{kind}", Reply(200, load(f"lh_{kind}.json")))
+    client = LufthansaLive(lh_settings, clock, HttpClient(clock), today=date(2026, 11, 21))
+    sleep = clock.sleep
+
+    def sleep_until_the_next_night_stops(seconds: float) -> None:
+        sleep(seconds)
+        if seconds > 3600:  # one refresh done
+            clock.stop()
+
+    clock.sleep = sleep_until_the_next_night_stops
+    list(client.batches())
+
+    gets = [r for r in api.seen if r.method == "GET"]
+    assert len(gets) == nightly_calls(client.routes, 3, reference_pages=7) == 19  # 4 pairs x 3 days + 7 pages
+    (line,) = [r.getMessage() for r in caplog.records if "refresh done" in r.getMessage()]
+    assert "7 reference pages + 12 schedule calls = 19 calls" in line
+
+
+def test_a_horizon_the_hourly_budget_cannot_fetch_in_a_day_is_warned_about(lh_settings, caplog):
+    caplog.set_level(logging.INFO, logger="producers.lufthansa")
+    LufthansaLive(lh_settings.model_copy(update={"lufthansa_horizon_days": 7}), FakeClock())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    LufthansaLive(lh_settings.model_copy(update={"lufthansa_routes": ",".join(f"FRA-A{i:02d}" for i in range(40)),
+                                                 "lufthansa_horizon_days": 360}), FakeClock())
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "28800 schedule calls a night need 30.3 h" in warning and "more than the day" in warning
 
 
 def test_a_call_is_charged_when_it_is_sent_not_before_a_slow_token_fetch(lh_settings, api, clock):

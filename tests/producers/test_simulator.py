@@ -116,6 +116,41 @@ def test_dlh_callsigns_fly_the_schedules_the_simulator_publishes(settings):
         assert routes_by_number[number] == (sim.airports[sim.origin[i]].iata, sim.airports[sim.destination[i]].iata)
 
 
+def one_lufthansa_refresh(settings) -> dict[str, bytes]:
+    clock = FakeClock(start=START)
+    published: list = []
+    for batch in LufthansaSim(settings, clock).batches():
+        if clock.sleeps:
+            break
+        published.extend(batch.records)
+    return dict(published)
+
+
+def test_the_simulated_timetable_covers_every_route_in_both_directions_every_day(settings):
+    from producers.lufthansa import parse_routes, schedule_pairs
+
+    published = one_lufthansa_refresh(settings)
+    journeys = [ScheduleJourney.model_validate_json(v) for k, v in published.items()
+                if not k.split(":")[0] in ("country", "city", "airport", "airline", "aircraft")]
+    asked = {(j.origin, j.destination, j.query_date) for j in journeys}
+    days = {j.query_date for j in journeys}
+    assert len(days) == settings.lufthansa_horizon_days
+    pairs = schedule_pairs(parse_routes(settings.lufthansa_routes))  # what the live client fetches
+    assert asked == {(o, d, day) for o, d in pairs for day in days}
+    assert all(j.legs[0].departure_airport == j.origin and j.legs[-1].arrival_airport == j.destination
+               for j in journeys)
+
+
+def test_simulated_reference_data_has_metropolitan_cities(settings):
+    published = one_lufthansa_refresh(settings)
+    london = ReferenceRecord.model_validate_json(published["city:LON"])
+    assert london.name == "London" and "LHR" in london.airports and len(london.airports) > 1
+    assert ReferenceRecord.model_validate_json(published["airport:LHR"]).city_code == "LON"
+    assert "city:LHR" not in published  # a metropolitan airport is not a city of its own
+    assert ReferenceRecord.model_validate_json(published["airport:FRA"]).city_code == "FRA"
+    assert ReferenceRecord.model_validate_json(published["city:FRA"]).airports == ["FRA"]
+
+
 def test_rare_events_follow_their_rates(sim_settings):
     loud = sim_settings.model_copy(update={"sim_emergency_rate": 1.0, "sim_erratic_rate": 1.0})
     states = decoded(TrafficSimulator(loud, START, aircraft=300, seed=4).tick().records)
