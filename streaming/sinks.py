@@ -15,6 +15,7 @@ from typing import Any
 
 from pymongo import UpdateOne
 
+from skyrisk import liveness
 from skyrisk.contracts import Alert, DeadLetter, ReferenceRecord, ScheduleJourney, Source, StreamProgress, unstorable
 
 log = logging.getLogger("streaming.sinks")
@@ -112,13 +113,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def live_flight_documents(rows: Iterable[Any], seen_at: float) -> Iterable[dict[str, Any]]:
-    """flights_live: one document per aircraft (``_id`` icao24), ``last_seen`` = processing time."""
+def live_flight_documents(rows: Iterable[Any], seen_at: float,
+                          poll_interval_s: float | None = None) -> Iterable[dict[str, Any]]:
+    """flights_live: one document per aircraft (``_id`` icao24), ``last_seen`` = processing time,
+    and the source's poll interval observed when it was written (``poll_interval_s``, when known:
+    a restarted job expires by it until it has observed the interval again)."""
     for row in rows:
         doc = _plain(row)
         doc.pop("date", None), doc.pop("hour", None)
         doc["_id"] = doc["icao24"]
         doc["last_seen"] = seen_at
+        if poll_interval_s is not None:
+            doc["poll_interval_s"] = poll_interval_s
         yield doc
 
 
@@ -135,9 +141,56 @@ def live_context_rows(db: Any) -> list[tuple[Any, ...]]:
     return rows
 
 
-def expire_live_flights(db: Any, now: float, expiry_minutes: int) -> int:
-    """FerretDB has no TTL index: remove aircraft unseen for ``expiry_minutes`` explicitly."""
-    return db["flights_live"].delete_many({"last_seen": {"$lt": now - expiry_minutes * 60}}).deleted_count
+def expire_live_flights(db: Any, now: float, expiry_minutes: int, poll_interval_s: float | None = None) -> int:
+    """FerretDB has no TTL index: remove aircraft unseen for longer than
+    :func:`skyrisk.liveness.live_expiry_seconds` allows (``expiry_minutes``, or two poll intervals
+    of the source when that is longer) explicitly."""
+    cutoff = liveness.expiry_cutoff(now, expiry_minutes, poll_interval_s)
+    return db["flights_live"].delete_many({"last_seen": {"$lt": cutoff}}).deleted_count
+
+
+def stored_poll_interval(db: Any) -> float | None:
+    """The poll interval stored with the most recently seen aircraft (what the previous run observed)."""
+    doc = db["flights_live"].find_one({"poll_interval_s": {"$gt": 0}}, {"poll_interval_s": 1},
+                                      sort=[("last_seen", -1)])
+    value = doc.get("poll_interval_s") if doc else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+class LiveExpiry:
+    """The housekeeping of ``flights_live`` (run by its writer's thread): deletes the aircraft unseen
+    for longer than :mod:`skyrisk.liveness` allows at the poll interval observed from the flights'
+    ``snapshot_time`` (:meth:`observe`, called by each flights batch). Its first round first takes
+    the interval stored with the live aircraft, so a restarted job does not expire a slowly polled
+    map by ``expiry_minutes`` before it has seen two polls again."""
+
+    def __init__(self, db: Any, expiry_minutes: int, clock: Callable[[], float] = time.time) -> None:
+        self.db, self.expiry_minutes, self.clock = db, expiry_minutes, clock
+        self.intervals = liveness.PollIntervalObserver()
+        self.seeded = False
+        self.logged_expiry_s: float | None = None
+
+    @property
+    def poll_interval_s(self) -> float | None:
+        return self.intervals.interval_s
+
+    def expiry_seconds(self) -> float:
+        return liveness.live_expiry_seconds(self.expiry_minutes, self.poll_interval_s)
+
+    def observe(self, snapshot_times: Iterable[float | None]) -> float | None:
+        interval = self.intervals.observe(snapshot_times)
+        expiry = self.expiry_seconds()
+        if self.logged_expiry_s is None or abs(expiry - self.logged_expiry_s) > 0.1 * self.logged_expiry_s:
+            self.logged_expiry_s = expiry
+            log.info("flights_live: the source polls every %s; aircraft unseen for %.0f s expire",
+                     "?" if interval is None else f"{interval:.1f} s", expiry)
+        return interval
+
+    def __call__(self) -> int:
+        if not self.seeded:
+            self.intervals.seed(stored_poll_interval(self.db))  # raises while MongoDB is down: no round then
+            self.seeded = True
+        return expire_live_flights(self.db, self.clock(), self.expiry_minutes, self.poll_interval_s)
 
 
 def track_documents(rows: Iterable[Any]) -> Iterable[dict[str, Any]]:

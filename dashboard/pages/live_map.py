@@ -6,6 +6,7 @@ traces' data arrays only, with a fixed ``uirevision``, so zoom, pan and selectio
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +22,11 @@ from dashboard.data import DashboardData
 from dashboard.live import (
     COLOUR_MODES,
     EMERGENCY_COLOUR,
+    ESTIMATED_AFTER_S,
+    ESTIMATED_CENTRE,
+    ESTIMATED_CENTRE_COLOUR,
+    ESTIMATED_POSITION,
+    ESTIMATED_RING_COLOUR,
     FEET_PER_METRE,
     MAX_ALTITUDE_FT,
     PHASES,
@@ -32,6 +38,7 @@ from dashboard.live import (
     Viewport,
     map_traces,
     parse_filters,
+    position_at,
     trace_names,
     trace_data_updates,
     viewport_around,
@@ -50,9 +57,11 @@ SELECTED_ZOOM = 7.0
 
 
 # --- pure helpers (also used by the benchmark) ---------------------------------------------------
-def map_update(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colour_mode: str) -> dict[str, Any]:
-    """The server-side work of one refresh: per trace index the data to patch, plus counters."""
-    traces = map_traces(snapshot, filters, view, colour_mode)
+def map_update(snapshot: LiveSnapshot, filters: MapFilters, view: Viewport, colour_mode: str,
+               now: float | None = None) -> dict[str, Any]:
+    """The server-side work of one refresh: per trace index the data to patch, plus counters; the
+    aircraft at their dead-reckoned positions at ``now`` (None: as reported)."""
+    traces = map_traces(snapshot, filters, view, colour_mode, now)
     return {"traces": trace_data_updates(traces, colour_mode), "counters": traces.counters, "aggregated": traces.aggregated}
 
 
@@ -84,11 +93,12 @@ def _or_empty(read: Any, empty: Any) -> Any:
         return empty
 
 
-def selection_ring(snapshot: LiveSnapshot, icao24: str | None, colour_mode: str) -> dict[int, Any]:
-    """The ring around the selected aircraft at its current position (from the snapshot)."""
+def selection_ring(snapshot: LiveSnapshot, icao24: str | None, colour_mode: str,
+                   now: float | None = None) -> dict[int, Any]:
+    """The ring around the selected aircraft where the map draws it (dead-reckoned to ``now``)."""
     row = snapshot.index_of(icao24) if icao24 else None
-    ring = {"lat": [] if row is None else [float(snapshot.latitude[row])],
-            "lon": [] if row is None else [float(snapshot.longitude[row])]}
+    position = None if row is None else position_at(snapshot, row, now)
+    ring = {"lat": [] if position is None else [position[0]], "lon": [] if position is None else [position[1]]}
     return {trace_names(colour_mode).index("selected"): ring}
 
 
@@ -110,6 +120,9 @@ def build_figure(colour_mode: str, center: dict[str, float], zoom: float, online
         go.Scattermap(**empty, mode="lines", line={"color": "#ffeb3b", "width": 3}, name="trail", hoverinfo="skip"),
         go.Scattermap(**empty, mode="lines", line={"color": "#9fb3c8", "width": 1}, name="heading",
                       hoverinfo="skip", showlegend=False),
+        # An estimated position: a light ring under the aircraft's marker and a hollow centre over it.
+        go.Scattermap(**empty, mode="markers", name=ESTIMATED_POSITION, hoverinfo="skip", legendgroup="estimated",
+                      marker={"color": ESTIMATED_RING_COLOUR, "size": 16, "opacity": 0.9}),
     ]
     for name, colour in COLOUR_MODES[colour_mode]:
         traces.append(go.Scattermap(**empty, mode="markers", name=name, marker={"color": colour, "size": 8},
@@ -119,6 +132,8 @@ def build_figure(colour_mode: str, center: dict[str, float], zoom: float, online
                       marker={"color": EMERGENCY_COLOUR, "size": 34, "opacity": 0.35}),
         go.Scattermap(**empty, mode="markers", name=EMERGENCY, marker={"color": EMERGENCY_COLOUR, "size": 16},
                       hovertemplate="%{hovertext}<extra></extra>"),
+        go.Scattermap(**empty, mode="markers", name=ESTIMATED_CENTRE, hoverinfo="skip", showlegend=False,
+                      legendgroup="estimated", marker={"color": ESTIMATED_CENTRE_COLOUR, "size": 5}),
         go.Scattermap(**empty, mode="markers", name="selected", hoverinfo="skip", showlegend=False,
                       marker={"color": "#ffeb3b", "size": 22, "opacity": 0.6}),
     ]
@@ -165,7 +180,7 @@ def make_layout(data: DashboardData) -> Any:
     def layout(icao24: Any = None, **_query: Any) -> html.Div:
         """The page; ``?icao24=`` (a link from alerts or route search) selects and centres an aircraft."""
         selected = inputs.icao24(icao24)
-        center, zoom = _initial_view(data, data.live_snapshot_or_empty(), selected)
+        center, zoom = _initial_view(data, data.live_snapshot_or_empty(), selected, time.time())
         figure = build_figure("risk", center, zoom, online_tiles_reachable())
         return _page(figure, selected, viewport_around(center["lat"], center["lon"], zoom))
 
@@ -293,7 +308,8 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         view = Viewport(**viewport) if isinstance(viewport, dict) else WORLD
         icao24 = inputs.icao24(selected)
         snapshot = data.live_snapshot_or_empty()
-        update = map_update(snapshot, filters, view, colour_mode)
+        now = time.time()  # every refresh draws the aircraft where they are now (dead reckoning)
+        update = map_update(snapshot, filters, view, colour_mode, now)
         weather_enabled = isinstance(weather_on, list) and "on" in weather_on
         # The layout brings the figure; only a new colour mode changes its traces.
         rebuild = ctx.triggered_id == "colour-mode"
@@ -301,11 +317,11 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         updates = dict(update["traces"])
         if rebuild or ctx.triggered_id in (None, "weather-layer") or tick % WEATHER_EVERY_N_TICKS == 0:
             updates.update(weather_trace_update(data, weather_enabled, colour_mode))
-        updates.update(selection_ring(snapshot, icao24, colour_mode))
+        updates.update(selection_ring(snapshot, icao24, colour_mode, now))
         if rebuild or ctx.triggered_id is None:  # otherwise the trail has its own, slower callback
             updates.update(trail_update(data, icao24, colour_mode))
         if rebuild:
-            center, zoom = _initial_view(data, snapshot, icao24)
+            center, zoom = _initial_view(data, snapshot, icao24, now)
             figure: Any = apply_updates(build_figure(colour_mode, center, zoom, online_tiles_reachable()).to_dict(),
                                         updates)
         else:
@@ -338,10 +354,12 @@ def register(app: dash.Dash, data: DashboardData) -> None:
         return detail_panel(data, icao24)
 
 
-def _initial_view(data: DashboardData, snapshot: LiveSnapshot, icao24: str | None) -> tuple[dict[str, float], float]:
+def _initial_view(data: DashboardData, snapshot: LiveSnapshot, icao24: str | None,
+                  now: float | None = None) -> tuple[dict[str, float], float]:
     row = snapshot.index_of(icao24) if icao24 else None
     if row is not None:
-        return {"lat": float(snapshot.latitude[row]), "lon": float(snapshot.longitude[row])}, SELECTED_ZOOM
+        lat, lon = position_at(snapshot, row, now)
+        return {"lat": lat, "lon": lon}, SELECTED_ZOOM
     lamin, lomin, lamax, lomax = data.settings.bbox
     return {"lat": (lamin + lamax) / 2, "lon": (lomin + lomax) / 2}, 3.3
 
@@ -358,6 +376,8 @@ def _counters(counters: Any, aggregated: bool, snapshot: LiveSnapshot) -> list[A
         box("anomalies", counters.anomalies, "count-anomalies", "counter-anomaly"),
         box("emergencies", counters.emergencies, "count-emergencies", "counter-emergency" if counters.emergencies else ""),
         html.Div([html.Span(f"{counters.total:,} live in total · data of {age} UTC" if age else "no live data"),
+                  html.Span(f" · {counters.estimated:,} at an estimated position (last report over "
+                            f"{ESTIMATED_AFTER_S:.0f} s ago)" if counters.estimated else "", id="count-estimated"),
                   html.Span(" · grouped into cells: zoom in for single aircraft" if aggregated else "")],
                  className="counter-note"),
     ]

@@ -7,20 +7,25 @@ import pytest
 
 from dashboard.live import (
     COLOUR_MODES,
+    DEAD_RECKONING_CAP_S,
+    ESTIMATED_SIZE,
     MAX_INDIVIDUAL_MARKERS,
     PHASES,
     WORLD,
     LiveSnapshot,
     Viewport,
+    age_label,
     filter_mask,
     map_traces,
     parse_filters,
+    position_at,
     trace_data_updates,
     trace_names,
     viewport_from_relayout,
     weather_cells,
 )
 from dashboard.pages.live_map import build_figure
+from skyrisk import geo
 from tests.dashboard import seed
 
 ALL_PHASES = ["Ground", "Takeoff/Landing", "Climb/Descent", "Cruise"]
@@ -171,7 +176,7 @@ def test_patch_payload_carries_typed_arrays_for_each_fixed_trace(snapshot):
     updates = trace_data_updates(traces, "phase")
     names = trace_names("phase")
     patched = {names[i] for i in updates}
-    assert patched == {"heading", *PHASES, "emergency halo", "EMERGENCY"}
+    assert patched == {"heading", *PHASES, "emergency halo", "EMERGENCY", "estimated position", "estimated centre"}
     cruise = updates[names.index("Cruise")]
     assert set(cruise["lat"]) == {"dtype", "bdata"}
     assert sorted(cruise["customdata"]) == ["39856a", "3c6444", "4d2222"]  # EZY77 is drawn as an emergency
@@ -191,3 +196,109 @@ def test_weather_layer_marks_only_hazardous_cells():
     assert "thunderstorm" in layer["text"][0]
     ring = layer["geojson"]["features"][0]["geometry"]["coordinates"][0]
     assert ring[0] == [11.0, 48.5] and ring[2] == [11.5, 49.0]
+
+
+# --- dead reckoning between reports (fake clock: ``now`` is passed in) ------------------------------
+class FakeClock:
+    def __init__(self, start: float = seed.NOW) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+
+def decoded(spec) -> np.ndarray:
+    """A typed-array spec of a patch back to numbers."""
+    import base64
+
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype=spec["dtype"]) if spec else np.array([])
+
+
+def one_aircraft(report_age_s: float, clock: FakeClock, **fields) -> LiveSnapshot:
+    doc = {**next(d for d in seed.flights_live() if d["_id"] == seed.DETAIL_ICAO24),
+           "event_time": clock.now() - report_age_s, "latitude": 50.0, "longitude": 8.0, "velocity": 250.0,
+           "true_track": 90.0, **fields}
+    return LiveSnapshot.from_documents([doc])
+
+
+EVERYTHING = parse_filters(["LOW", "MEDIUM", "HIGH"], ALL_PHASES, [], [0, 45_000], "")
+
+
+def drawn(snapshot: LiveSnapshot, now: float | None) -> tuple[float, float, str, bool]:
+    """Where the map draws the one aircraft, its hover text, and whether it is drawn as estimated."""
+    traces = map_traces(snapshot, EVERYTHING, WORLD, "risk", now)
+    updates = trace_data_updates(traces, "risk")
+    names = trace_names("risk")
+    group = next(g for g in traces.groups if len(g.icao24))
+    ring = decoded(updates[names.index("estimated position")]["lat"])
+    centre = decoded(updates[names.index("estimated centre")]["lon"])
+    assert len(ring) == len(centre)
+    return float(group.latitude[0]), float(group.longitude[0]), group.hovertext[0], len(ring) == 1
+
+
+def test_between_reports_the_aircraft_moves_on_its_track_at_its_speed():
+    clock = FakeClock()
+    snapshot = one_aircraft(40.0, clock)  # one report, 40 s old; no new one comes
+    lat1, lon1, _, _ = drawn(snapshot, clock.now())
+    clock.t += 3.0  # the next refresh of the map
+    lat2, lon2, _, _ = drawn(snapshot, clock.now())
+    assert lon2 > lon1 > 8.0 and lat1 == pytest.approx(50.0, abs=1e-3)
+    assert (lat1, lon1) == (pytest.approx(geo.dead_reckon(50.0, 8.0, 250.0, 90.0, 40.0)[0], abs=1e-5),
+                            pytest.approx(geo.dead_reckon(50.0, 8.0, 250.0, 90.0, 40.0)[1], abs=1e-5))
+    assert geo.haversine_km(lat1, lon1, lat2, lon2) == pytest.approx(0.75, rel=0.01)  # 250 m/s x 3 s
+
+
+def test_an_old_report_is_drawn_as_an_estimated_position_with_its_age():
+    clock = FakeClock()
+    *_, hover, estimated = drawn(one_aircraft(12.0, clock), clock.now())
+    assert not estimated and "last report 12 s ago" in hover and "estimated" not in hover
+    *_, hover, estimated = drawn(one_aircraft(200.0, clock), clock.now())
+    assert estimated and "estimated position" in hover and "last report 3 min 20 s ago" in hover
+    traces = map_traces(one_aircraft(200.0, clock), EVERYTHING, WORLD, "risk", clock.now())
+    assert traces.counters.estimated == 1
+    assert next(g for g in traces.groups if len(g.icao24)).size[0] == ESTIMATED_SIZE
+
+
+def test_extrapolation_is_capped_at_two_minutes():
+    clock = FakeClock()
+    at_cap = drawn(one_aircraft(DEAD_RECKONING_CAP_S, clock), clock.now())[:2]
+    assert drawn(one_aircraft(900.0, clock), clock.now())[:2] == at_cap
+    assert geo.haversine_km(50.0, 8.0, *at_cap) == pytest.approx(250.0 * DEAD_RECKONING_CAP_S / 1000, rel=1e-4)
+
+
+@pytest.mark.parametrize("fields", [{"velocity": None}, {"true_track": None}, {"event_time": None},
+                                    {"on_ground": True, "velocity": 20.0}])
+def test_no_speed_track_or_report_time_or_on_the_ground_stays_where_reported(fields):
+    clock = FakeClock()
+    lat, lon, _, _ = drawn(one_aircraft(60.0, clock, **fields), clock.now())
+    assert (lat, lon) == (pytest.approx(50.0), pytest.approx(8.0))
+
+
+def test_without_a_clock_the_reported_positions_are_drawn():
+    clock = FakeClock()
+    lat, lon, hover, estimated = drawn(one_aircraft(60.0, clock), None)
+    assert (lat, lon) == (50.0, 8.0) and not estimated and "last report" not in hover
+
+
+def test_the_selection_ring_sits_on_the_dead_reckoned_marker():
+    from dashboard.pages.live_map import selection_ring
+
+    clock = FakeClock()
+    snapshot = one_aircraft(75.0, clock)
+    lat, lon, _, _ = drawn(snapshot, clock.now())
+    ring = selection_ring(snapshot, seed.DETAIL_ICAO24, "risk", clock.now())[trace_names("risk").index("selected")]
+    assert (ring["lat"][0], ring["lon"][0]) == (pytest.approx(lat, abs=1e-5), pytest.approx(lon, abs=1e-5))
+    assert position_at(snapshot, 0, clock.now()) == (ring["lat"][0], ring["lon"][0])
+
+
+def test_an_aircraft_that_flew_out_of_the_view_is_not_sent():
+    clock = FakeClock()
+    snapshot = one_aircraft(100.0, clock, longitude=7.9)  # 25 km east by now: past 8.0
+    view = Viewport(49.0, 51.0, 7.0, 8.0, 8.0)
+    assert map_traces(snapshot, EVERYTHING, view, "risk", None).counters.shown == 1
+    assert map_traces(snapshot, EVERYTHING, view, "risk", clock.now()).counters.shown == 0
+
+
+def test_report_ages_read_like_a_person_would_say_them():
+    assert [age_label(s) for s in (0, 59.9, 60, 200, 3599, 3600, 7500, -5)] == [
+        "0 s", "59 s", "1 min 00 s", "3 min 20 s", "59 min 59 s", "1 h 00 min", "2 h 05 min", "0 s"]

@@ -299,3 +299,113 @@ def test_messages_deleted_by_retention_before_a_batch_read_them_are_counted_as_l
     assert lost_messages([first]) == {}  # a first batch has no start to compare with
     compacted = read({"lufthansa.reference": {"0": 0}}, {"lufthansa.reference": {"0": 10}}, 2)
     assert lost_messages([compacted], frozenset({"lufthansa.reference"})) == {}  # compaction gaps are not loss
+
+
+# --- flights_live expiry follows the source's poll interval ------------------------------------------
+ANONYMOUS_POLL_S = 864.0  # anonymous OpenSky over Europe: 400 credits a day, 4 a poll
+
+
+class FakeClock:
+    def __init__(self, start: float) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+
+def _poll(collection, expiry, clock, aircraft) -> None:
+    """One poll of the source as the flights batch handles it: observe its snapshot time, then
+    upsert each aircraft's newest state with the interval observed (what the live writer sends)."""
+    from pymongo import UpdateOne
+
+    from streaming.sinks import live_flight_documents
+
+    expiry.observe([clock.now()] * len(aircraft))
+    rows = [{"icao24": a, "event_time": clock.now() - 3, "latitude": 50.0, "longitude": 8.0} for a in aircraft]
+    docs = list(live_flight_documents(rows, clock.now(), expiry.poll_interval_s))
+    collection.bulk_write([UpdateOne({"_id": d["_id"]}, {"$set": d}, upsert=True) for d in docs])
+
+
+def test_live_documents_carry_the_poll_interval_when_it_is_known():
+    from streaming.sinks import live_flight_documents
+
+    rows = [{"icao24": "3c6444", "event_time": 1.0, "date": "x", "hour": 1}]
+    assert list(live_flight_documents(rows, 5.0, 864.0)) == [
+        {"icao24": "3c6444", "event_time": 1.0, "_id": "3c6444", "last_seen": 5.0, "poll_interval_s": 864.0}]
+    assert "poll_interval_s" not in next(iter(live_flight_documents(rows, 5.0)))
+
+
+@pytest.fixture
+def live_db(stack, mongo_client):
+    """A database of its own with the real collections and indexes (the session's flights_live is seeded)."""
+    from infra.stack import create_collections
+
+    name = f"live_expiry_{time.time_ns()}"
+    create_collections(stack.model_copy(update={"mongo_database": name}), echo=lambda _m: None)
+    yield mongo_client[name]
+    mongo_client.drop_database(name)
+
+
+@pytest.mark.integration
+def test_an_aircraft_polled_every_864_s_is_live_10_minutes_after_its_report_and_gone_after_two_intervals(live_db):
+    """Before: every aircraft left flights_live 5 minutes after its report, so an anonymous map
+    (a poll every ~864 s) was empty most of the time."""
+    from streaming.sinks import LiveExpiry
+
+    live = live_db["flights_live"]
+    t0 = 1_800_000_000.0
+    clock = FakeClock(t0)
+    expiry = LiveExpiry(live_db, expiry_minutes=5, clock=clock.now)
+    _poll(live, expiry, clock, ["3c6444", "4ca123"])
+    clock.t = t0 + ANONYMOUS_POLL_S
+    _poll(live, expiry, clock, ["4ca123"])  # 3c6444 has left the box
+    assert expiry.poll_interval_s == ANONYMOUS_POLL_S
+
+    clock.t = t0 + ANONYMOUS_POLL_S + 600  # 10 minutes after 4ca123's last report, 24 after 3c6444's
+    assert expiry() == 0
+    assert {d["_id"] for d in live.find({})} == {"3c6444", "4ca123"}
+    clock.t = t0 + 2 * ANONYMOUS_POLL_S + 1  # two intervals after 3c6444's last report
+    assert expiry() == 1
+    assert {d["_id"] for d in live.find({})} == {"4ca123"}
+    clock.t = t0 + 3 * ANONYMOUS_POLL_S + 1
+    assert expiry() == 1 and live.count_documents({}) == 0
+
+
+@pytest.mark.integration
+def test_a_restarted_job_expires_by_the_interval_stored_with_the_aircraft(live_db):
+    """A new job has seen no poll yet: its first round takes the interval the previous run stored,
+    instead of deleting a slowly polled map by the 5-minute setting."""
+    from streaming.sinks import LiveExpiry, stored_poll_interval
+
+    live = live_db["flights_live"]
+    t0 = 1_800_000_000.0
+    clock = FakeClock(t0)
+    before = LiveExpiry(live_db, expiry_minutes=5, clock=clock.now)
+    _poll(live, before, clock, ["3c6444"])
+    clock.t = t0 + ANONYMOUS_POLL_S
+    _poll(live, before, clock, ["3c6444", "4ca123"])
+    live.insert_one({"_id": "old000", "last_seen": t0 - 10_000, "poll_interval_s": 3.0})  # an older run's
+    assert stored_poll_interval(live_db) == ANONYMOUS_POLL_S  # the most recently seen aircraft's
+
+    clock.t = t0 + ANONYMOUS_POLL_S + 900
+    restarted = LiveExpiry(live_db, expiry_minutes=5, clock=clock.now)
+    assert restarted() == 1  # only old000, unseen for hours
+    assert {d["_id"] for d in live.find({})} == {"3c6444", "4ca123"}
+    clock.t = t0 + 3 * ANONYMOUS_POLL_S + 1
+    assert restarted() == 2
+
+
+@pytest.mark.integration
+def test_a_source_polling_every_second_still_expires_after_the_setting(live_db):
+    from streaming.sinks import LiveExpiry, expire_live_flights
+
+    live = live_db["flights_live"]
+    clock = FakeClock(1_800_000_000.0)
+    expiry = LiveExpiry(live_db, expiry_minutes=5, clock=clock.now)
+    for _ in range(3):
+        _poll(live, expiry, clock, ["3c6444"])
+        clock.t += 1.0
+    live.insert_many([{"_id": "stale1", "last_seen": clock.t - 301}, {"_id": "fresh1", "last_seen": clock.t - 299}])
+    assert expiry() == 1
+    assert {d["_id"] for d in live.find({})} == {"3c6444", "fresh1"}
+    assert expire_live_flights(live_db, clock.t + 300, 5) == 2  # the old call: the setting alone
