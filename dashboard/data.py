@@ -30,11 +30,13 @@ from typing import Any
 from batch.lake import MANIFESTS
 from dashboard.health import KAFKA, MINIO, MONGO, ServiceHealth
 from dashboard.live import WEATHER_LAYER_INPUTS, LiveSnapshot
+from dashboard.routes import city_airports
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS, DailyStats
 from skyrisk.settings import Settings
 
 LIVE_FIELDS = ("icao24", "callsign", "airline_icao", "latitude", "longitude", "baro_altitude", "true_track",
-               "risk_category", "phase", "anomaly", "emergency", "on_ground")
+               "risk_category", "phase", "anomaly", "emergency", "on_ground",
+               "velocity", "event_time")  # the map dead-reckons each aircraft from its report
 LIVE_MAX_AGE_S = 3.0
 WEATHER_MAX_AGE_S = 60.0
 REFERENCE_MAX_AGE_S = 300.0
@@ -175,7 +177,7 @@ class DashboardData:
     # reference data and schedules
     def _load_reference(self) -> dict[str, Any]:
         airports = {d["_id"]: d for d in self.db.airports.find({}, {"name": 1, "city_code": 1, "country_code": 1})}
-        cities = {d["_id"]: d for d in self.db.cities.find({}, {"name": 1, "country_code": 1})}
+        cities = {d["_id"]: d for d in self.db.cities.find({}, {"name": 1, "country_code": 1, "airports": 1})}
         airlines = list(self.db.airlines.find({}, {"name": 1, "icao_code": 1}))
         routes: dict[str, set[str]] = {}
         for doc in self.db.schedules.find({}, {"origin": 1, "destination": 1}):
@@ -183,6 +185,7 @@ class DashboardData:
         return {
             "airports": airports,
             "cities": cities,
+            "city_airports": city_airports(airports, cities),  # LON -> LCY, LGW, LHR, ... (route search)
             "icao_of_airline": {a["_id"]: a["icao_code"] for a in airlines if a.get("icao_code")},
             "airline_names": {a["_id"]: a.get("name") or a["_id"] for a in airlines},
             "routes": {origin: sorted(destinations) for origin, destinations in routes.items()},

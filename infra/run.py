@@ -10,6 +10,7 @@ producers first so they flush — and then the services.
 from __future__ import annotations
 
 import importlib.util
+import os
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ class Component:
     given_up: bool = False
     finishes: bool = False  # may end on its own (a replay): exit 0 is done, not a crash to restart
     log_limits: LogLimits = field(default_factory=LogLimits)  # its log file is rotated by size
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment it inherits
 
     def available(self) -> bool:
         return importlib.util.find_spec(self.module) is not None and (
@@ -49,9 +51,7 @@ class Component:
 def producer_mode(settings: Settings, requested: str | None) -> str:
     if requested:
         return requested
-    if settings.producer_mode:
-        return settings.producer_mode
-    return "live" if settings.has_live_credentials else "sim"
+    return settings.resolved_producer_mode
 
 
 REPLAY_SOURCES = ("opensky", "weather", "lufthansa")  # the sub-folders `python -m producers all replay DIR` reads
@@ -86,13 +86,15 @@ def producer_args(settings: Settings, mode: str) -> list[str]:
 def components(settings: Settings, mode: str) -> list[Component]:
     # Start order; they are stopped in the same order (producers first, so they flush).
     limits = LogLimits.of(settings)
+    # Every component knows the producers' mode (the streaming join's weather age follows it).
+    env = {"SKYRISK_PRODUCER_MODE": mode}
     return [
         Component("producers", "producers", producer_args(settings, mode), finishes=mode == "replay",
-                  log_limits=limits),
+                  log_limits=limits, env=env),
         # A restart during an outage waits for the services instead of burning the restart budget.
-        Component("streaming", "streaming", ["--wait-for-services", str(SERVICE_WAIT_S)], log_limits=limits),
-        Component("scheduler", "batch", ["schedule"], log_limits=limits),
-        Component("dashboard", "dashboard", [], log_limits=limits),
+        Component("streaming", "streaming", ["--wait-for-services", str(SERVICE_WAIT_S)], log_limits=limits, env=env),
+        Component("scheduler", "batch", ["schedule"], log_limits=limits, env=env),
+        Component("dashboard", "dashboard", [], log_limits=limits, env=env),
     ]
 
 
@@ -113,6 +115,7 @@ def start(component: Component, logs_dir: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        env={**os.environ, **component.env},
         start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
     )
     threading.Thread(target=_pump, args=(component, logs_dir / f"{component.name}.log"), daemon=True).start()

@@ -355,8 +355,8 @@ MIB = 1024**2
 # the simulator's weather) with some margin; beyond that load the oldest segments go first.
 #   flights.states: 2,000 msg/s x 86,400 s x 110 B (measured on the broker: simulator, lz4) = 19.0 GB
 #                   a day = 3.2 GB per partition -> 4 GiB (x1.36)
-#   weather.current: 4,752 cells a minute (79 msg/s) x 48 h x 76 B (measured) = 1.04 GB = 0.35 GB per
-#                   partition -> 512 MiB (x1.5)
+#   weather.current: 4,752 cells a minute (79 msg/s, the 0.5° grid) x 48 h x 76 B (measured) = 1.04 GB =
+#                   0.35 GB per partition -> 512 MiB (x1.5); at the default 1° grid a quarter of that
 #   alerts:         6.2 msg/s at 2,000 aircraft (bench/results/2026-11-21.json) x 7 days x ~200 B
 #                   (estimated, zstd) = 0.75 GB = 0.25 GB per partition -> 1 GiB (x4: stormy days)
 #   deadletter:     ~0 in normal operation; a flood of 64 KiB letters -> 2 GiB (32,768 of them)

@@ -97,6 +97,9 @@ class SourceClient(ABC):
     @abstractmethod
     def batches(self) -> Iterator[Batch]: ...
 
+    def observe(self, batch: Batch) -> None:
+        """Every batch any source of this process publishes (the live weather follows the traffic)."""
+
     def status(self) -> str:
         """Budget left upstream (credits, calls), for the status line."""
         return ""

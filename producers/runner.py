@@ -87,11 +87,14 @@ def create_all(mode: str, settings: Settings, clock: Clock, options: RunOptions)
     return sources
 
 
-def _pump(source: SourceClient, output: KafkaOutput, clock: Clock, restart: bool, failures: list[str]) -> None:
+def _pump(source: SourceClient, output: KafkaOutput, clock: Clock, restart: bool, failures: list[str],
+          observers: list[SourceClient]) -> None:
     while not clock.stopped:
         try:
             for batch in source.batches():
                 output.publish(batch)
+                for observer in observers:
+                    observer.observe(batch)
                 if clock.stopped:
                     return
             return
@@ -110,8 +113,8 @@ def run(sources: list[SourceClient], output: KafkaOutput, clock: Clock, *, statu
     """Pumps every source on its own thread until they finish, the clock stops (SIGINT/SIGTERM) or
     ``max_seconds`` pass; then flushes. Returns the process exit code."""
     failures: list[str] = []
-    threads = [threading.Thread(target=_pump, args=(s, output, clock, restart, failures), name=s.name, daemon=True)
-               for s in sources]
+    threads = [threading.Thread(target=_pump, args=(s, output, clock, restart, failures, sources), name=s.name,
+                                daemon=True) for s in sources]
     for thread in threads:
         thread.start()
     status = StatusLine(output, sources, clock.now)

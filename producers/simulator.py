@@ -13,14 +13,13 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import airportsdata
 import numpy as np
 import orjson
 
+from producers.airports import FEET, Airport, airport, airport_table, region_airports
 from producers.core import Batch, Clock, SourceClient
 from producers.lufthansa import (
     REFERENCE_KINDS,
@@ -39,7 +38,6 @@ from skyrisk.settings import Settings
 log = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = EARTH_RADIUS_KM * 1000
-FEET = 0.3048
 CLIMB_GRADIENT = 0.055  # metres gained per metre flown (~3.1 degrees): ~9 m/s at 160 m/s
 DESCENT_GRADIENT = 0.05  # ~2.9 degrees, a normal approach path
 TAKEOFF_SPEED = 75.0  # m/s, rotation / final approach
@@ -49,16 +47,6 @@ MIN_ROUTE_KM, MAX_ROUTE_KM = 300.0, 3500.0
 # The codes of the shared vocabulary, most frequent first (7700 is by far the most common).
 EMERGENCY_SQUAWKS = tuple(sorted(vocabulary.EMERGENCY_SQUAWKS, reverse=True))  # 7700, 7600, 7500
 EMERGENCY_WEIGHTS = (0.75, 0.2, 0.05)
-
-# Traffic weight (≈ millions of passengers a year) of the region's busiest airports; every other
-# "International" airport in the box gets weight 1.
-HUB_WEIGHTS = {
-    "LHR": 80, "IST": 76, "CDG": 70, "AMS": 68, "FRA": 60, "MAD": 60, "BCN": 50, "MUC": 40, "FCO": 40,
-    "LGW": 40, "SAW": 40, "DUB": 33, "LIS": 33, "ORY": 32, "ZRH": 31, "PMI": 30, "VIE": 30, "CPH": 29,
-    "OSL": 28, "MXP": 28, "ATH": 28, "MAN": 28, "STN": 28, "ARN": 25, "DUS": 25, "BER": 25, "BRU": 22,
-    "AGP": 22, "WAW": 21, "HEL": 17, "GVA": 17, "BUD": 16, "ALC": 16, "LTN": 16, "PRG": 15, "HAM": 14,
-    "EDI": 14, "NCE": 14, "OTP": 14, "NAP": 12, "VCE": 11, "CGN": 10, "STR": 10, "LYS": 10, "BLQ": 10,
-}
 
 # (ICAO designator, IATA code, name, country of registration, traffic weight)
 AIRLINES = (
@@ -83,43 +71,6 @@ COUNTRY_NAMES = {
     "SE": "Sweden", "NO": "Norway", "FI": "Finland", "PL": "Poland", "CZ": "Czechia", "HU": "Hungary",
     "GR": "Greece", "TR": "Türkiye", "RO": "Romania", "US": "United States",
 }
-
-
-@dataclass(frozen=True)
-class Airport:
-    iata: str
-    icao: str
-    name: str
-    city: str
-    country: str
-    latitude: float
-    longitude: float
-    elevation_m: float
-    timezone: str
-    weight: float
-
-
-@cache
-def _airport_table() -> dict[str, dict[str, Any]]:
-    return airportsdata.load("IATA")
-
-
-def airport(code: str, weight: float = 0.0) -> Airport:
-    row = _airport_table()[code]
-    return Airport(code, row["icao"], row["name"], row["city"], row["country"], float(row["lat"]),
-                   float(row["lon"]), float(row["elevation"] or 0.0) * FEET, row["tz"], weight)
-
-
-def region_airports(bbox: tuple[float, float, float, float]) -> list[Airport]:
-    """The box's hubs and international airports (from the maintained ``airportsdata`` set)."""
-    lamin, lomin, lamax, lomax = bbox
-    chosen = []
-    for code, row in sorted(_airport_table().items()):
-        if not (lamin <= row["lat"] <= lamax and lomin <= row["lon"] <= lomax) or len(row["icao"]) != 4:
-            continue
-        if code in HUB_WEIGHTS or "International" in row["name"]:
-            chosen.append(airport(code, HUB_WEIGHTS.get(code, 1)))
-    return chosen
 
 
 # --- the Lufthansa timetable the simulated DLH flights fly -------------------------------------
@@ -148,7 +99,7 @@ def lufthansa_timetable(routes: list[tuple[str, str]]) -> list[ScheduledFlight]:
     """One daily flight each way per route: LH400+2i out, LH401+2i back (FRA-JFK is LH400)."""
     flights = []
     for index, (origin, destination) in enumerate(routes):
-        if origin not in _airport_table() or destination not in _airport_table():
+        if origin not in airport_table() or destination not in airport_table():
             log.warning("route %s-%s: unknown airport, not simulated", origin, destination)
             continue
         km = great_circle_km(airport(origin), airport(destination))
@@ -324,8 +275,9 @@ class TrafficSimulator:
         for i in np.flatnonzero(self.flown_m >= self.total_m):
             self._start_flight(int(i), int(self.destination[i]))
 
-    def records(self) -> list[tuple[str, bytes]]:
-        """The current state vector of every aircraft inside the box, as FlightState JSON."""
+    def positions(self) -> dict[str, np.ndarray]:
+        """The current state of every aircraft inside the box, as arrays (SI units, degrees);
+        ``index`` is each row's aircraft number."""
         f = self.flown_m / self.total_m
         sin_delta = np.sin(self.delta)
         a = np.sin((1 - f) * self.delta) / sin_delta
@@ -355,20 +307,30 @@ class TrafficSimulator:
         lat_deg, lon_deg = np.degrees(lat), np.degrees(lon)
         lamin, lomin, lamax, lomax = self.bbox
         inside = np.flatnonzero((lat_deg >= lamin) & (lat_deg <= lamax) & (lon_deg >= lomin) & (lon_deg <= lomax))
+        return {
+            "index": inside, "latitude": lat_deg[inside], "longitude": lon_deg[inside], "baro_altitude": baro[inside],
+            "on_ground": on_ground[inside], "velocity": velocity[inside], "true_track": track[inside],
+            "vertical_rate": vertical[inside],
+        }
+
+    def records(self) -> list[tuple[str, bytes]]:
+        """The current state vector of every aircraft inside the box, as FlightState JSON."""
+        state = self.positions()
+        inside = state["index"]
         lag = self.rng.uniform(0.0, 1.0, inside.size)
 
         snapshot = self.time
         columns = zip(
             inside.tolist(),
             np.round(snapshot - lag, 2).tolist(),
-            np.round(lat_deg[inside], 5).tolist(),
-            np.round(lon_deg[inside], 5).tolist(),
-            np.round(baro[inside], 1).tolist(),
-            np.round(baro[inside] + self.geo_offset[inside], 1).tolist(),
-            on_ground[inside].tolist(),
-            np.round(velocity[inside], 2).tolist(),
-            np.round(track[inside], 2).tolist(),
-            np.round(vertical[inside], 2).tolist(),
+            np.round(state["latitude"], 5).tolist(),
+            np.round(state["longitude"], 5).tolist(),
+            np.round(state["baro_altitude"], 1).tolist(),
+            np.round(state["baro_altitude"] + self.geo_offset[inside], 1).tolist(),
+            state["on_ground"].tolist(),
+            np.round(state["velocity"], 2).tolist(),
+            np.round(state["true_track"], 2).tolist(),
+            np.round(state["vertical_rate"], 2).tolist(),
             self.category[inside].tolist(),
         )
         icao24, callsign, squawk, country = self.icao24, self.callsign, self.squawk, self.country
@@ -481,6 +443,17 @@ class StormField:
 
 
 # --- Lufthansa reference data and schedules in the API's JSON shape ---------------------------
+# Metropolitan-area (IATA city) codes and some of their airports; the simulated reference data
+# maps each listed airport present in the simulation to its area, like the live cities/airports do.
+METRO_CITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "LON": ("London", ("LHR", "LGW", "STN", "LTN", "LCY", "SEN")),
+    "PAR": ("Paris", ("CDG", "ORY")),
+    "NYC": ("New York", ("JFK", "EWR", "LGA")),
+    "MIL": ("Milan", ("MXP", "LIN", "BGY")),
+    "ROM": ("Rome", ("FCO", "CIA")),
+    "STO": ("Stockholm", ("ARN", "BMA")),
+}
+
 def _names(text: str) -> dict[str, Any]:
     return {"Name": {"@LanguageCode": "EN", "$": text}}  # one language: a bare object, as the API sends
 
@@ -491,6 +464,29 @@ def _page(kind: str, items: list[dict[str, Any]]) -> dict[str, Any]:
                             "Meta": {"@Version": "1.0.0", "TotalCount": len(items)}}}
 
 
+def city_of_airport(code: str) -> str:
+    """The simulated city code of an airport: its metropolitan area (LHR -> LON), else its own code."""
+    return next((city for city, (_, members) in METRO_CITIES.items() if code in members), code)
+
+
+def _cities(airports: list[Airport]) -> list[dict[str, Any]]:
+    """One city per airport outside the METRO_CITIES, one per metropolitan area holding any of the
+    airports (its ``Airports.AirportCode`` a bare string when it holds one, as the API sends it)."""
+    position = lambda lat, lon: {"Coordinate": {"Latitude": lat, "Longitude": lon}}  # noqa: E731
+    members: dict[str, list[Airport]] = {}
+    for a in airports:
+        members.setdefault(city_of_airport(a.iata), []).append(a)
+    cities = []
+    for code, held in members.items():
+        codes = [a.iata for a in held]
+        name = METRO_CITIES[code][0] if code in METRO_CITIES else held[0].city
+        cities.append({"CityCode": code, "CountryCode": held[0].country,
+                       "Position": position(round(sum(a.latitude for a in held) / len(held), 4),
+                                            round(sum(a.longitude for a in held) / len(held), 4)),
+                       "Names": _names(name), "Airports": {"AirportCode": codes[0] if len(codes) == 1 else codes}})
+    return cities
+
+
 def lufthansa_reference_pages(airports: list[Airport], now: float) -> dict[str, dict[str, Any]]:
     countries = sorted({a.country for a in airports})
     moment = datetime.fromtimestamp(now, UTC)
@@ -499,11 +495,12 @@ def lufthansa_reference_pages(airports: list[Airport], now: float) -> dict[str, 
     return {
         "countries": _page("countries", [{"CountryCode": c, "Names": _names(COUNTRY_NAMES.get(c, c))}
                                          for c in countries]),
-        # The simulator has no metropolitan-area codes: each airport is its own city.
-        "cities": _page("cities", [{"CityCode": a.iata, "CountryCode": a.country, "Position": position(a),
-                                    "Names": _names(a.city), "Airports": {"AirportCode": a.iata}} for a in airports]),
+        # A few metropolitan-area codes (LON, PAR, ...) as in the live reference data, so a city
+        # search works in the demo; every other airport is its own city.
+        "cities": _page("cities", _cities(airports)),
         "airports": _page("airports", [{
-            "AirportCode": a.iata, "CityCode": a.iata, "CountryCode": a.country, "LocationType": "Airport",
+            "AirportCode": a.iata, "CityCode": city_of_airport(a.iata), "CountryCode": a.country,
+            "LocationType": "Airport",
             "Position": position(a), "Names": _names(a.name),
             "UtcOffset": (now_offsets[a.iata] or timedelta(0)).total_seconds() / 3600, "TimeZoneId": a.timezone,
         } for a in airports]),
@@ -587,7 +584,9 @@ class WeatherSim(SourceClient):
 
 
 class LufthansaSim(SourceClient):
-    """References of the simulated airports/airlines and the timetable the DLH flights fly."""
+    """References of the simulated airports/airlines and the timetable the DLH flights fly: every
+    configured route in both directions (out and back, like the live client fetches them), every
+    day of the horizon."""
 
     name = "lufthansa"
 

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from producers.core import RECORD_ERRORS, Batch, Clock, SourceClient, Stopped, as_list
 from producers.http import HttpClient, HttpError, RateLimiter, Recorder, parse_recording_name
 from producers.replay import ReplayPacer, find_files, read_recording
-from skyrisk.contracts import WEATHER, WEATHER_VARIABLES, Source, WeatherObservation
+from producers.weather_plan import WeatherPlanner, airport_cells, traffic_demand
+from producers.airports import region_airports
+from skyrisk.contracts import FLIGHT_STATES, WEATHER, WEATHER_VARIABLES, Source, WeatherObservation
 from skyrisk.geo import cell_center, cell_id, grid_cells
 from skyrisk.settings import Settings
+from skyrisk.weather import max_age_minutes
 
 log = logging.getLogger(__name__)
 
 Cell = tuple[str, float, float]  # (cell id, centre latitude, centre longitude)
 
-POLL_INTERVAL_S = 900.0  # current values change every 15 minutes (`current.interval`)
+PLAN_TICK_S = 60.0  # the planner decides once a minute (the per-minute limit's window)
 CHUNK_LOCATIONS = 100
 # Free-tier limits, counted in locations: per minute, per hour (per day comes from the settings).
 LOCATION_LIMITS = ((60.0, 600), (3600.0, 5000))
@@ -97,34 +102,75 @@ def forecast_params(cells: Sequence[Cell]) -> dict[str, str]:
     }
 
 
-def sweep_interval_s(locations: int, daily_locations: int) -> float:
-    """Seconds between grid sweeps: the 15-minute update, stretched to fit the daily location quota."""
-    return max(POLL_INTERVAL_S, 86_400 * locations / daily_locations)
+class TrafficSeen:
+    """Where the aircraft are, from the flight-state batches the producers publish (any mode).
+
+    The runner hands it every batch; it keeps the demand (producers.weather_plan.traffic_demand) of
+    the newest snapshot, read at most every ``every_s`` so a 1 Hz simulator costs little. A demand
+    older than ``ttl_s`` (OpenSky down) is no demand: the planner then keeps the grid fresh instead.
+    """
+
+    def __init__(self, grid_deg: float, clock: Clock, every_s: float = 30.0, ttl_s: float = 900.0) -> None:
+        self.grid_deg = grid_deg
+        self.clock = clock
+        self.every_s = every_s
+        self.ttl_s = ttl_s
+        self._demand: dict[str, float] = {}
+        self._at = -float("inf")
+        self._lock = threading.Lock()
+
+    def observe(self, batch: Batch) -> None:
+        now = self.clock.now()
+        if batch.topic is not FLIGHT_STATES or not batch.records or now - self._at < self.every_s:
+            return
+        states = [orjson.loads(value) for _, value in batch.records]
+        demand = traffic_demand(
+            np.array([s.get("latitude") for s in states], dtype=float),
+            np.array([s.get("longitude") for s in states], dtype=float),
+            np.array([s.get("baro_altitude") for s in states], dtype=float),
+            np.array([bool(s.get("on_ground")) for s in states]),
+            self.grid_deg,
+        )
+        with self._lock:
+            self._demand, self._at = demand, now
+
+    def demand(self) -> dict[str, float]:
+        with self._lock:
+            return self._demand if self.clock.now() - self._at <= self.ttl_s else {}
 
 
 class WeatherLive(SourceClient):
-    """Sweeps the grid in multi-location chunks, paced by the per-minute/hour/day location limits."""
+    """Fetches, each tick, the cells the planner chooses (traffic first) in multi-location requests,
+    within the per-minute/hour/day location limits."""
 
     name = "weather"
 
     def __init__(self, settings: Settings, clock: Clock, http: HttpClient | None = None,
-                 recorder: Recorder | None = None, chunk_locations: int = CHUNK_LOCATIONS) -> None:
+                 recorder: Recorder | None = None, chunk_locations: int = CHUNK_LOCATIONS,
+                 tick_s: float = PLAN_TICK_S) -> None:
         self.clock = clock
         self.http = http or HttpClient(clock)
         self.recorder = recorder
         self.url = settings.open_meteo_url
         self.grid_deg = settings.weather_grid_deg
-        self.cells = grid_cells(settings.bbox, settings.weather_grid_deg)
-        self.chunks = [self.cells[i : i + chunk_locations] for i in range(0, len(self.cells), chunk_locations)]
+        self.cells = {cell[0]: cell for cell in grid_cells(settings.bbox, settings.weather_grid_deg)}
+        self.chunk_locations = chunk_locations
+        self.traffic = TrafficSeen(self.grid_deg, clock)  # fed by observe(): the flight states of this process
+        self.tick_s = tick_s
+        # The hard guard: every attempt (retries too) is counted against the provider's windows.
         self.limiter = RateLimiter(clock, (*LOCATION_LIMITS, (86_400.0, settings.open_meteo_daily_locations)))
-        self.interval = sweep_interval_s(len(self.cells), settings.open_meteo_daily_locations)
+        self.max_age_minutes = max_age_minutes(settings, "live")
+        self.planner = WeatherPlanner(
+            list(self.cells), settings.open_meteo_daily_locations, self.max_age_minutes * 60.0, tick_s=tick_s,
+            airports=airport_cells(((a.latitude, a.longitude) for a in region_airports(settings.bbox)), self.grid_deg),
+            start=clock.now())
         self.calls = 0
-        log.info("weather live: %d cells in %d requests, a sweep every %.0f s",
-                    len(self.cells), len(self.chunks), self.interval)
+        log.info("weather live: %d cells at %g°, %d locations a day; cells with traffic first, weather kept "
+                 "within %d minutes", len(self.cells), self.grid_deg, settings.open_meteo_daily_locations,
+                 self.max_age_minutes)
 
     def fetch_chunk(self, cells: Sequence[Cell]) -> Batch:
         try:
-            # every attempt (retries too) costs its locations against the minute/hour/day limits
             response = self.http.request("GET", self.url, params=forecast_params(cells),
                                          before_attempt=lambda: self.limiter.acquire(len(cells)))
         except HttpError as exc:
@@ -144,16 +190,26 @@ class WeatherLive(SourceClient):
     def batches(self) -> Iterator[Batch]:
         while not self.clock.stopped:
             started = self.clock.now()
+            chosen = self.planner.plan(started, self.traffic.demand())
             try:
-                for chunk in self.chunks:
-                    yield self.fetch_chunk(chunk)
+                for i in range(0, len(chosen), self.chunk_locations):
+                    chunk = chosen[i : i + self.chunk_locations]
+                    batch = self.fetch_chunk([self.cells[c] for c in chunk])
+                    if not batch.records:  # refused or failed: those cells are due again next tick
+                        self.planner.failed(started, chunk)
+                    yield batch
             except Stopped:
                 return
-            self.clock.sleep(started + self.interval - self.clock.now())
+            self.clock.sleep(started + self.tick_s - self.clock.now())
+
+    def observe(self, batch: Batch) -> None:
+        self.traffic.observe(batch)
 
     def status(self) -> str:
         left = self.limiter.left()
-        return f"calls={self.calls} locations_left_hour={left[3600.0]} day={left[86_400.0]}"
+        totals = self.planner.totals
+        return (f"calls={self.calls} traffic_cells={len(self.traffic.demand())} to_traffic={totals.demand} rest={totals.rest} "
+                f"locations_left_hour={left[3600.0]} day={left[86_400.0]}")
 
 
 class WeatherReplay(SourceClient):

@@ -97,7 +97,9 @@ class Settings(BaseSettings):
         (35.0, -12.0, 62.0, 32.0), description="lamin,lomin,lamax,lomax of the region (Europe)."
     )
     # Bounded: 0 divides by zero, 0.01° is ~12 M cells over Europe (the sweep and the join table explode).
-    weather_grid_deg: float = Field(0.5, ge=0.1, le=10.0, description="Weather grid cell size in degrees (0.1-10).")
+    # 1° by default: the free Open-Meteo quota keeps weather where the traffic is at most 2 h old at
+    # 1°, 8 h at 0.5° (skyrisk.weather, bench/producers/bench_weather_plan.py).
+    weather_grid_deg: float = Field(1.0, ge=0.1, le=10.0, description="Weather grid cell size in degrees (0.1-10).")
     lufthansa_client_id: str | None = Field(None, description="Lufthansa Open API client id.")
     lufthansa_client_secret: SecretStr | None = Field(None, description="Lufthansa Open API secret.")
     sim_aircraft: int = Field(2000, description="Aircraft the simulator flies.")
@@ -123,8 +125,12 @@ class Settings(BaseSettings):
     producer_status_interval_s: float = Field(10.0, description="Seconds between producer status lines.")
 
     # --- streaming ----------------------------------------------------------------------------
-    weather_max_age_minutes: int = Field(60, ge=1, le=24 * 60, description="Oldest weather joined to a flight.")
-    live_expiry_minutes: int = Field(5, ge=1, le=24 * 60, description="Aircraft unseen this long leave flights_live.")
+    weather_max_age_minutes: int | None = Field(
+        None, ge=1, le=24 * 60,
+        description="Oldest weather joined to a flight (minutes); default: with live or replayed weather what the "
+        "Open-Meteo quota allows over the grid (120 at 1° over Europe), with the simulator 60.",
+    )
+    live_expiry_minutes: int = Field(5, ge=1, le=24 * 60, description="At least this long unseen before an aircraft leaves flights_live (longer when the source polls less often: 2 poll intervals).")
     trigger_seconds: float = Field(2.0, gt=0, le=600, description="Micro-batch trigger interval.")
 
     # --- batch --------------------------------------------------------------------------------
@@ -223,6 +229,13 @@ class Settings(BaseSettings):
     @property
     def has_live_credentials(self) -> bool:
         return self.opensky_client_id is not None and self.opensky_client_secret is not None
+
+    @property
+    def resolved_producer_mode(self) -> Literal["sim", "live", "replay"]:
+        """The producers' mode: as configured, else live with credentials, else the simulator."""
+        if self.producer_mode:
+            return self.producer_mode
+        return "live" if self.has_live_credentials else "sim"
 
 
 def load_settings(**overrides: object) -> Settings:

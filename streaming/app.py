@@ -4,7 +4,7 @@ Four queries in one Spark application (thin wiring; the logic is in ``transforms
 
 - ``weather``: weather topic -> latest-weather table (driver-held, broadcast to flights) and
   ``weather_latest``. It keeps no checkpoint: at every start it re-reads the last
-  ``weather_max_age_minutes`` (+ one poll interval) from Kafka, which rebuilds the table
+  maximum weather age (``skyrisk.weather.max_age_minutes``, + one poll interval) from Kafka, which rebuilds the table
   exactly, so the table survives restarts without state of its own.
 - ``flights``: flight topic -> parse -> watermark + dedupe (stateful) -> foreachBatch: weather
   join, risk, phase, anomaly -> Parquet, flights_live, tracks, alerts (+ alerts topic).
@@ -37,6 +37,7 @@ from skyrisk.model_store import latest_model_stamp, load_latest_phase_model, loa
 from skyrisk.behaviour import empty_context_table, merge_context_table
 from skyrisk.phase import PhaseModel
 from skyrisk.settings import Settings
+from skyrisk.weather import max_age_minutes
 from streaming import sinks
 from streaming import transforms as tf
 from streaming.episodes import EPISODE_GAP_SECONDS, newest_by_aircraft_and_type, plan_alerts
@@ -76,6 +77,14 @@ def ephemeral_checkpoint(name: str) -> str:
             if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 shutil.rmtree(os.path.join(root, entry), ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{pattern}{os.getpid()}-")
+
+
+def _snapshot_times(flights: Any) -> list[float]:
+    """The distinct ``snapshot_time`` values of a batch of flight states (a handful: one per poll
+    of the source), from which the live expiry observes the source's poll interval."""
+    from pyspark.sql import functions as F
+
+    return list(flights.agg(F.collect_set("snapshot_time")).first()[0] or [])
 
 
 class StepTimer:
@@ -132,6 +141,10 @@ class StreamingJob:
 
         self.spark = spark
         self.settings = settings
+        # How old the weather joined to a flight may be: what the weather's source can keep up with.
+        self.weather_max_age_minutes = max_age_minutes(settings)
+        log.info("weather joined to flights when at most %d minutes old (%s weather)", self.weather_max_age_minutes,
+                 settings.resolved_producer_mode)
         self.mongo = MongoClient(settings.mongo_uri.get_secret_value(), serverSelectionTimeoutMS=10_000)
         self.db = self.mongo[settings.mongo_database]
         self.producer = Producer(
@@ -148,9 +161,12 @@ class StreamingJob:
         self.model_checked_at = time.monotonic()
         log.info("phase model %s (mode %s, bootstrap %s)", self.model.version, self.model.mode, self.model.bootstrap)
         flights_topic = contracts.FLIGHT_STATES.name
+        # Aircraft leave flights_live after max(live_expiry_minutes, 2 poll intervals of the source),
+        # the interval observed from the flights' snapshot_time (skyrisk.liveness).
+        self.live_expiry = sinks.LiveExpiry(self.db, settings.live_expiry_minutes)
         self.live_writer = sinks.CoalescingWriter(
             self.db["flights_live"], keep="newest",
-            housekeeping=lambda: sinks.expire_live_flights(self.db, time.time(), settings.live_expiry_minutes),
+            housekeeping=self.live_expiry,
             on_refused=self._dead_letter_refused(flights_topic, "flights_live"),
         )
         self.newest_event_time = 0.0
@@ -164,7 +180,7 @@ class StreamingJob:
             self.db["weather_latest"], keep="newest", order_field="observation_time",
             on_refused=self._dead_letter_refused(contracts.WEATHER.name, "weather_latest"))
         # An observation whose cell is not its centre's cell in this job's grid is dead-lettered.
-        self.extra_checks = {WeatherObservation: tf.weather_cell_checks(settings.weather_grid_deg)}
+        self.extra_checks = {WeatherObservation: tf.weather_cell_checks(settings.weather_grid_deg, settings.bbox)}
         self.weather_table = tf.empty_weather_table(spark).localCheckpoint(eager=True)
         self.weather_lock = threading.Lock()
         # Each aircraft's newest report and run outside the envelope (skyrisk.behaviour): touched
@@ -253,7 +269,7 @@ class StreamingJob:
             timer = StepTimer()
             with self.weather_lock:
                 previous = self.weather_table
-                merged = tf.merge_weather_table(previous, observations, self.settings.weather_max_age_minutes)
+                merged = tf.merge_weather_table(previous, observations, self.weather_max_age_minutes)
                 # localCheckpoint cuts the lineage and keeps the small table in executor memory
                 self.weather_table = timer.run("merge", lambda: merged.localCheckpoint(eager=True))
                 previous.unpersist()
@@ -293,11 +309,11 @@ class StreamingJob:
         # The batch is the micro-batch's RDD: every Spark job over it would run the dedup state
         # operator again (counting its late drops twice). Materialised once, it runs once.
         batch = batch.localCheckpoint(eager=True)
-        joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.settings.weather_max_age_minutes)
+        joined = tf.join_latest_weather(batch, weather, self.settings.weather_grid_deg, self.weather_max_age_minutes)
         enriched = tf.enrich(joined.drop("event_ts"), self.model, self.aircraft_context).persist()
         timer = StepTimer()
         try:
-            rows = timer.run("enrich", enriched.count)
+            rows, airborne, with_weather = timer.run("enrich", lambda: tf.weather_coverage(enriched))
             if rows == 0:
                 self.stats.record("flights", batch_id, {})
                 return
@@ -306,13 +322,15 @@ class StreamingJob:
                 "context", lambda: merge_context_table(previous, enriched).localCheckpoint(eager=True))
             previous.unpersist()
             timer.run("parquet", lambda: self._write_lake(enriched, batch_id))
+            timer.run("poll_interval", lambda: self.live_expiry.observe(_snapshot_times(batch)))
             now = time.time()
             # collect(): one Spark job for the whole batch (toLocalIterator runs one per partition).
             # MongoDB is written by the coalescing writers' threads: a slow database delays the
             # live view, never the stream or the lake.
             newest = timer.run("newest", lambda: tf.newest_per_aircraft(enriched).collect())
             self.newest_event_time = max(self.newest_event_time, max(r["event_time"] for r in newest))
-            live = timer.run("flights_live", lambda: self.live_writer.submit(sinks.live_flight_documents(newest, now)))
+            live = timer.run("flights_live", lambda: self.live_writer.submit(
+                sinks.live_flight_documents(newest, now, self.live_expiry.poll_interval_s)))
             tracks = timer.run("tracks", lambda: self.track_writer.submit(sinks.track_documents(tf.track_points(enriched).collect())))
             alerts = timer.run("alerts", lambda: self._write_alerts(enriched, source=newest[0]["source"]))
             self.stats.record(
@@ -320,6 +338,8 @@ class StreamingJob:
                 batch_id,
                 {
                     "parquet": rows,
+                    "airborne": airborne,
+                    "airborne_with_weather": with_weather,
                     "flights_live": live,
                     "flights_live_backlog": self.live_writer.backlog(),
                     "flights_live_expired": self.live_writer.housekept,
@@ -489,7 +509,7 @@ class StreamingJob:
             self.aircraft_context.unpersist()
             self.aircraft_context = (
                 self.spark.createDataFrame(known, empty_context_table(self.spark).schema).localCheckpoint(eager=True))
-        since_ms = int((time.time() - self.settings.weather_max_age_minutes * 60 - WEATHER_POLL_SECONDS) * 1000)
+        since_ms = int((time.time() - self.weather_max_age_minutes * 60 - WEATHER_POLL_SECONDS) * 1000)
         weather = self._start(
             self._kafka([contracts.WEATHER.name], startingTimestamp=str(since_ms), startingOffsetsByTimestampStrategy="latest"),
             "weather",

@@ -177,11 +177,17 @@ def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
     return checks
 
 
-def weather_cell_checks(grid_deg: float) -> list[tuple[Any, str]]:
+def weather_cell_checks(grid_deg: float, bbox: tuple[float, float, float, float]) -> list[tuple[Any, str]]:
     """An observation's cell must be the cell of its centre in the job's grid: a producer on
-    another grid (or a made-up id) would otherwise join the wrong weather to flights."""
+    another grid (or a made-up id) would otherwise join the wrong weather to flights. And it must
+    be one of the region's cells (``skyrisk.geo.grid_cells``: centres at most half a cell outside the
+    box), so the weather table and ``weather_latest`` never hold more than the grid's cells."""
     expected = cell_id_column(F.col("cell_latitude"), F.col("cell_longitude"), grid_deg)
-    return [(F.col("cell_id") != expected, "wrong_grid:cell_id")]
+    lamin, lomin, lamax, lomax = bbox
+    half = grid_deg / 2
+    outside = ~(F.col("cell_latitude").between(lamin - half, lamax + half)
+                & F.col("cell_longitude").between(lomin - half, lomax + half))
+    return [(F.col("cell_id") != expected, "wrong_grid:cell_id"), (outside, "outside_region:cell_id")]
 
 
 def _default_literal(default: Any, data_type: Any) -> Any:
@@ -359,6 +365,18 @@ def join_latest_weather(flights: Any, weather_table: Any, grid_deg: float, max_a
     )
     weather = F.get(usable, 0)  # newest first, so the first usable is the latest
     return joined.withColumns({"weather": weather, "weather_missing": weather.isNull()}).drop("observations")
+
+
+def weather_coverage(joined: Any) -> tuple[int, int, int]:
+    """Rows, airborne rows and airborne rows that got weather (after :func:`join_latest_weather`), in
+    one Spark job: the share the Pipeline page shows."""
+    airborne = ~F.coalesce(F.col("on_ground"), F.lit(False))
+    row = joined.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(airborne, 1)).alias("airborne"),
+        F.count(F.when(airborne & ~F.col("weather_missing"), 1)).alias("with_weather"),
+    ).first()
+    return row["rows"], row["airborne"], row["with_weather"]
 
 
 # --- flags, risk, phase and the stored projection --------------------------------------------------

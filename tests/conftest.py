@@ -23,6 +23,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         spark_master="local[2]",
         spark_shuffle_partitions=2,
         spark_driver_memory="2g",
+        weather_grid_deg=0.5,  # the grid the streaming tests' messages are built on (tests/streaming/messages.py)
     )
 
 

@@ -14,6 +14,7 @@ import argparse
 import time
 
 from skyrisk.settings import Settings, load_settings
+from skyrisk.weather import max_age_minutes
 
 START = 1_795_255_200.0
 GRID_OBSERVATIONS_PER_CELL = 4
@@ -67,7 +68,7 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
         tf.parse_messages(spark.createDataFrame(weather_rows(settings, START), "key string, value string"), WeatherObservation),
         WeatherObservation,
     )
-    table = tf.merge_weather_table(tf.empty_weather_table(spark), observations, settings.weather_max_age_minutes).localCheckpoint()
+    table = tf.merge_weather_table(tf.empty_weather_table(spark), observations, max_age_minutes(settings)).localCheckpoint()
     exploded = table.select("cell_id", F.explode("observations").alias("w")).localCheckpoint()
     print(f"weather table: {table.count()} cells, {exploded.count()} observations")
     print(f"{'rows':>8} {'array lookup + enrich':>24} {'range join + window':>22} {'lookup only':>14}")
@@ -81,18 +82,18 @@ def bench_transforms(settings: Settings, sizes: list[int]) -> None:
         flights = tf.valid_rows(tf.parse_messages(raw, FlightState), FlightState)
 
         def chosen():
-            joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, settings.weather_max_age_minutes)
+            joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, max_age_minutes(settings))
             tf.newest_per_aircraft(tf.enrich(joined, model, context)).write.format("noop").mode("overwrite").save()
 
         def lookup_only():
-            joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, settings.weather_max_age_minutes)
+            joined = tf.join_latest_weather(flights, table, settings.weather_grid_deg, max_age_minutes(settings))
             joined.write.format("noop").mode("overwrite").save()
 
         def range_join():
             from skyrisk.geo import cell_id_column
 
             with_cell = flights.withColumn("cell_id", cell_id_column(F.col("latitude"), F.col("longitude"), settings.weather_grid_deg))
-            max_age = settings.weather_max_age_minutes * 60.0
+            max_age = max_age_minutes(settings) * 60.0
             observation = exploded.withColumnRenamed("cell_id", "weather_cell")
             joined = with_cell.join(observation, on=(
                 (with_cell.cell_id == F.col("weather_cell"))

@@ -13,6 +13,7 @@ from dashboard.components import GRAPH_LAYOUT, data_table, message, page_header,
 from dashboard.data import DashboardData
 
 PROGRESS_POINTS = 300
+GRAPHS = ("rates", "duration", "watermark", "rejects", "weather")
 RUN_COLUMNS = [("day", "Day"), ("status", "Status"), ("started", "Started (UTC)"), ("duration", "Duration"),
                ("rows", "Rows"), ("error", "Error")]
 
@@ -47,7 +48,26 @@ def progress_figures(progress: list[dict[str, Any]]) -> dict[str, go.Figure]:
         "watermark": figure("Watermark delay", {"delay": [watermark_delay_s(p) for p in progress]}, "s"),
         "rejects": figure("Rejected records per batch", {
             "rejects": [sum((p.get("rejects") or {}).values()) for p in progress]}, "records"),
+        "weather": figure("Airborne states with weather", {
+            "with weather": [weather_share(p) for p in progress]}, "%"),
     }
+
+
+def weather_share(progress: dict[str, Any]) -> float | None:
+    """Percent of a flights batch's airborne states joined with weather (None for other queries)."""
+    rows = progress.get("sink_rows") or {}
+    airborne = rows.get("airborne")
+    return 100.0 * rows.get("airborne_with_weather", 0) / airborne if airborne else None
+
+
+def weather_summary(progress: list[dict[str, Any]]) -> str:
+    """The share over every batch shown, weighted by states: what the live weather planner achieves."""
+    airborne = sum((p.get("sink_rows") or {}).get("airborne", 0) for p in progress)
+    joined = sum((p.get("sink_rows") or {}).get("airborne_with_weather", 0) for p in progress)
+    if not airborne:
+        return "Airborne states with weather: no airborne states in the batches shown."
+    return (f"Airborne states with weather: {100.0 * joined / airborne:.1f} % ({joined:,} of {airborne:,} in the last "
+            f"{sum(1 for p in progress if (p.get('sink_rows') or {}).get('airborne'))} flight batches).")
 
 
 def data_loss_lines(progress: list[dict[str, Any]]) -> list[str]:
@@ -71,11 +91,12 @@ def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def layout(**_query: Any) -> html.Div:
-    graphs = [dcc.Graph(id=f"progress-{name}") for name in ("rates", "duration", "watermark", "rejects")]
+    graphs = [dcc.Graph(id=f"progress-{name}") for name in GRAPHS]
     return html.Div(
         [
             page_header("Pipeline", "Streaming micro-batches over time and the nightly batch runs."),
             html.Div(id="data-loss"),
+            html.P(id="weather-coverage"),
             html.Div(graphs, className="grid-2"),
             html.H3("Batch runs"),
             html.Div(id="batch-run-table"),
@@ -88,11 +109,13 @@ def register(app: dash.Dash, data: DashboardData) -> None:
     dash.register_page(__name__, path="/pipeline", name="Pipeline", title="skyrisk · pipeline", order=4,
                        layout=layout)
 
-    @app.callback([Output(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
-                  + [Output("batch-run-table", "children"), Output("data-loss", "children")],
+    @app.callback([Output(f"progress-{n}", "figure") for n in GRAPHS]
+                  + [Output("batch-run-table", "children"), Output("data-loss", "children"),
+                     Output("weather-coverage", "children")],
                   Input("pipeline-tick", "n_intervals"))
     def refresh_pipeline(_: Any) -> list[Any]:
         progress = data.stream_progress(PROGRESS_POINTS)
         figures = progress_figures(progress)
-        return [figures[n] for n in ("rates", "duration", "watermark", "rejects")] + [
-            data_table(RUN_COLUMNS, run_rows(data.batch_runs(50))), [message(line, "warning") for line in data_loss_lines(progress)]]
+        return [figures[n] for n in GRAPHS] + [
+            data_table(RUN_COLUMNS, run_rows(data.batch_runs(50))), [message(line, "warning") for line in data_loss_lines(progress)],
+            weather_summary(progress)]

@@ -44,6 +44,16 @@ SEARCH_FROM, SEARCH_TO = "FRA", "JFK"
 SEEDED_ROUTE_FLIGHTS = ("LH 400", "LH 402")  # FRA-JFK on TODAY
 EMPTY_FROM, EMPTY_TO = "FRA", "MUC"  # a route that exists, but only on another day
 MULTI_LEG_FROM, MULTI_LEG_TO = "MUC", "JFK"
+RETURN_DAY = TODAY + timedelta(days=1)
+SEEDED_RETURN_FLIGHTS = ("LH 401", "LH 403")  # JFK-FRA on RETURN_DAY
+# A city code: LON stands for the airports of the London city record and every airport whose
+# city_code is LON. From FRA, Lufthansa flies to two of them (LHR, LCY) on TODAY; LGW has none.
+CITY_FROM, CITY_TO = "FRA", "LON"
+CITY_AIRPORTS = ("LCY", "LGW", "LHR", "LTN", "STN")
+SEEDED_CITY_FLIGHTS = ("LH 96 + LH 2470", "LH 900", "LH 920")  # FRA-LHR via MUC, FRA-LHR, FRA-LCY on TODAY
+SEEDED_CITY_NONSTOP = ("LH 900", "LH 920")
+SEEDED_CITY_RETURN = ("LH 901", "LH 921")  # LHR-FRA and LCY-FRA on RETURN_DAY
+CITY_TERMINALS = {"LH 900": ("1", "2")}  # departure and arrival terminal of LH 900 (FRA T1 -> LHR T2)
 
 TOPIC_ROWS = 3
 DAILY_DATES = ((TODAY - timedelta(days=2)).isoformat(), (TODAY - timedelta(days=1)).isoformat())
@@ -92,20 +102,27 @@ def reference() -> dict[str, list[dict[str, Any]]]:
     return {
         "airports": [record("airport", "FRA", "Frankfurt/Main International", city_code="FRA", country_code="DE"),
                      record("airport", "MUC", "Munich International", city_code="MUC", country_code="DE"),
-                     record("airport", "JFK", "John F. Kennedy International", city_code="NYC", country_code="US")],
-        "cities": [record("city", "NYC", "New York", country_code="US")],
+                     record("airport", "JFK", "John F. Kennedy International", city_code="NYC", country_code="US"),
+                     record("airport", "LHR", "London Heathrow", city_code="LON", country_code="GB"),
+                     record("airport", "LCY", "London City", city_code="LON", country_code="GB"),
+                     record("airport", "LGW", "London Gatwick", city_code="LON", country_code="GB")],
+        # NYC lists no airports (JFK names it as its city); LON lists airports that are not in `airports`
+        "cities": [record("city", "NYC", "New York", country_code="US"),
+                   record("city", "LON", "London", country_code="GB", airports=["LCY", "LGW", "LHR", "LTN", "STN"])],
         "airlines": [record("airline", "LH", "Lufthansa", icao_code="DLH")],
     }
 
 
-def _leg(dep: str, dep_local: str, arr: str, arr_local: str, number: int, aircraft: str) -> dict[str, Any]:
+def _leg(dep: str, dep_local: str, arr: str, arr_local: str, number: int, aircraft: str,
+         terminals: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
     return {"departure_airport": dep, "departure_local": dep_local, "arrival_airport": arr, "arrival_local": arr_local,
             "marketing_airline": "LH", "flight_number": number, "aircraft_code": aircraft,
-            "days_of_operation": "1234567"}
+            "days_of_operation": "1234567", "departure_terminal": terminals[0], "arrival_terminal": terminals[1]}
 
 
 def schedules() -> list[dict[str, Any]]:
-    d, d1 = TODAY.isoformat(), (TODAY + timedelta(days=1)).isoformat()
+    d, d1, d2 = (TODAY + timedelta(days=n) for n in range(3))
+    d, d1, d2 = d.isoformat(), d1.isoformat(), d2.isoformat()
     journeys = [
         dict(origin="FRA", destination="JFK", query_date=d, duration_iso="PT8H50M", duration_minutes=530, stops=0,
              flight_numbers=["LH400"], legs=[_leg("FRA", f"{d}T10:05", "JFK", f"{d}T12:55", 400, "748")],
@@ -121,6 +138,31 @@ def schedules() -> list[dict[str, Any]]:
              days_of_operation="1234567"),
         dict(origin="FRA", destination="MUC", query_date=d1, duration_iso="PT1H", duration_minutes=60, stops=0,
              flight_numbers=["LH102"], legs=[_leg("FRA", f"{d1}T08:00", "MUC", f"{d1}T09:00", 102, "32N")]),
+        # the return direction JFK -> FRA on RETURN_DAY, arriving the day after
+        dict(origin="JFK", destination="FRA", query_date=d1, duration_iso="PT7H55M", duration_minutes=475, stops=0,
+             flight_numbers=["LH401"], legs=[_leg("JFK", f"{d1}T17:50", "FRA", f"{d2}T07:45", 401, "748", ("1", "1"))],
+             days_of_operation="1234567"),
+        dict(origin="JFK", destination="FRA", query_date=d1, duration_iso="PT7H55M", duration_minutes=475, stops=0,
+             flight_numbers=["LH403"], legs=[_leg("JFK", f"{d1}T21:00", "FRA", f"{d2}T10:55", 403, "359", ("1", "1"))],
+             days_of_operation="246"),
+        # FRA -> London (LON): LHR non-stop, LCY non-stop, LHR with a connection in MUC; and back on RETURN_DAY
+        dict(origin="FRA", destination="LHR", query_date=d, duration_iso="PT1H40M", duration_minutes=100, stops=0,
+             flight_numbers=["LH900"], legs=[_leg("FRA", f"{d}T07:30", "LHR", f"{d}T08:10", 900, "32N", ("1", "2"))],
+             days_of_operation="1234567"),
+        dict(origin="FRA", destination="LCY", query_date=d, duration_iso="PT1H40M", duration_minutes=100, stops=0,
+             flight_numbers=["LH920"], legs=[_leg("FRA", f"{d}T09:15", "LCY", f"{d}T09:55", 920, "E90", ("1", None))],
+             days_of_operation="12345"),
+        dict(origin="FRA", destination="LHR", query_date=d, duration_iso="PT4H", duration_minutes=240, stops=1,
+             flight_numbers=["LH96", "LH2470"],
+             legs=[_leg("FRA", f"{d}T06:30", "MUC", f"{d}T07:25", 96, "32N", ("1", "2")),
+                   _leg("MUC", f"{d}T08:20", "LHR", f"{d}T09:30", 2470, "32N", ("2", "2"))],
+             days_of_operation="1234567"),
+        dict(origin="LHR", destination="FRA", query_date=d1, duration_iso="PT1H25M", duration_minutes=85, stops=0,
+             flight_numbers=["LH901"], legs=[_leg("LHR", f"{d1}T10:05", "FRA", f"{d1}T12:30", 901, "32N", ("2", "1"))],
+             days_of_operation="1234567"),
+        dict(origin="LCY", destination="FRA", query_date=d1, duration_iso="PT1H30M", duration_minutes=90, stops=0,
+             flight_numbers=["LH921"], legs=[_leg("LCY", f"{d1}T11:00", "FRA", f"{d1}T13:30", 921, "E90", (None, "1"))],
+             days_of_operation="12345"),
     ]
     docs = []
     for j in journeys:
@@ -142,6 +184,8 @@ def alerts() -> list[dict[str, Any]]:
 
 
 LOST_TO_RETENTION = 1234  # messages Kafka deleted before batch 3 read them
+AIRBORNE = (90, 91, 92, 93, 94)  # 460 airborne states in the five batches
+WITH_WEATHER = (80, 81, 82, 83, 84)  # 410 of them joined with weather: 89.1 %
 
 
 def stream_progress() -> list[dict[str, Any]]:
@@ -152,6 +196,7 @@ def stream_progress() -> list[dict[str, Any]]:
                            batch_duration_ms=800 + 10 * i,
                            watermark=datetime.fromtimestamp(NOW - 10 * (5 - i) - 120, timezone.utc).isoformat(),
                            rejects={"invalid": i}, kafka_lag={"0": 3 * i, "1": 2 * i},
+                           sink_rows={"parquet": 100 + i, "airborne": AIRBORNE[i], "airborne_with_weather": WITH_WEATHER[i]},
                            data_lost={"flights_states": LOST_TO_RETENTION} if i == 3 else {})
         docs.append(p.model_dump())
     return docs

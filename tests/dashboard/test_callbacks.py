@@ -132,21 +132,11 @@ def test_route_search_callback_with_injected_values_queries_nothing(client, fake
     _, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
                        [("route-search", "n_clicks", 1)], "route-search.n_clicks",
                        state=[("route-from", "value", {"$ne": None}), ("route-to", "value", "JFK"),
-                              ("route-date", "date", seed.TODAY.isoformat()), ("route-return", "date", None)])
+                              ("route-date", "date", seed.TODAY.isoformat()), ("route-return", "date", None),
+                              ("route-nonstop", "value", [])])
     assert "Choose a departure airport" in json.dumps(response)
     assert not any(q[0] == "schedules" for q in fake.queries)
-
-
-def test_route_search_callback_with_a_return_date(client):
-    _, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
-                       [("route-search", "n_clicks", 1)], "route-search.n_clicks",
-                       state=[("route-from", "value", "FRA"), ("route-to", "value", "JFK"),
-                              ("route-date", "date", seed.TODAY.isoformat()),
-                              ("route-return", "date", seed.TODAY.isoformat())])
-    outbound = json.dumps(response["response"]["route-outbound"]["children"])
-    inbound = json.dumps(response["response"]["route-inbound"]["children"])
-    assert "LH 400" in outbound and "LH 402" in outbound
-    assert "No flights found" in inbound  # nothing seeded JFK -> FRA
+# The return-date search (JFK -> FRA found) runs on the real stack: tests/dashboard/test_data.py.
 
 
 def load_replay(client, day: Any, flight: Any) -> dict[str, Any]:
@@ -169,3 +159,43 @@ def test_replay_with_hostile_values_reads_nothing(client, fake, day, flight):
     loaded = load_replay(client, day, flight)
     assert loaded["replay-points"]["data"] == [] and "Pick a day" in loaded["replay-note"]["children"]
     assert fake.queries == []
+
+
+def patched(response: dict[str, Any]) -> dict[tuple[int, str], Any]:
+    """The figure Patch of a map refresh as {(trace index, property): value}."""
+    operations = response["response"]["live-map"]["figure"]["operations"]
+    return {(op["location"][1], ".".join(map(str, op["location"][2:]))): op["params"]["value"] for op in operations
+            if op["location"][0] == "data" and op["operation"] == "Assign"}
+
+
+def marker_of(response: dict[str, Any], icao24: str) -> tuple[float, float]:
+    import base64
+
+    import numpy as np
+
+    values = patched(response)
+    for (index, prop), ids in values.items():
+        if prop == "customdata" and icao24 in ids:
+            lat, lon = (np.frombuffer(base64.b64decode(values[(index, p)]["bdata"]), values[(index, p)]["dtype"])
+                        for p in ("lat", "lon"))
+            return float(lat[ids.index(icao24)]), float(lon[ids.index(icao24)])
+    raise AssertionError(f"{icao24} is not on the map")
+
+
+def test_two_refreshes_without_a_new_report_move_the_aircraft_and_mark_it_estimated(client, monkeypatch):
+    from types import SimpleNamespace
+
+    from dashboard.live import trace_names
+    from dashboard.pages import live_map
+
+    clock = SimpleNamespace(t=seed.NOW + 60)  # the seeded reports are 65 s old: estimated, still extrapolated
+    monkeypatch.setattr(live_map, "time", SimpleNamespace(time=lambda: clock.t), raising=False)
+    _, first = refresh_map(client)
+    clock.t += 3.0  # the next tick; the snapshot (and every report in it) is the same
+    _, second = refresh_map(client)
+    (lat1, lon1), (lat2, lon2) = marker_of(first, seed.DETAIL_ICAO24), marker_of(second, seed.DETAIL_ICAO24)
+    assert lon2 > lon1 and lat1 == pytest.approx(lat2, abs=1e-3)  # seeded track 90: east
+    ring = patched(second)[(trace_names("risk").index("estimated position"), "lat")]
+    assert ring and ring["bdata"]  # drawn as estimated
+    assert "1 min 08 s ago" in json.dumps(second) and "estimated position" in json.dumps(second)
+    assert f"{seed.SEEDED_COUNT} at an estimated position" in counter(second, "count-estimated")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -23,6 +23,10 @@ def test_live_snapshot_holds_every_seeded_aircraft(data):
     assert sorted(snapshot.icao24) == sorted(a[0] for a in seed.AIRCRAFT)
     row = snapshot.index_of(seed.DETAIL_ICAO24)
     assert snapshot.callsign[row] == seed.DETAIL_CALLSIGN and snapshot.altitude_m[row] == 11_000.0
+    # what the map dead-reckons from: the report's time, ground speed and track
+    detail = next(d for d in seed.flights_live() if d["_id"] == seed.DETAIL_ICAO24)
+    assert (snapshot.event_time[row], snapshot.velocity[row], snapshot.true_track[row]) == pytest.approx(
+        (detail["event_time"], detail["velocity"], detail["true_track"]), abs=1.0)
 
 
 def test_flight_detail_and_trail(data):
@@ -37,6 +41,64 @@ def test_route_search_on_the_real_database(data):
     rows, error = search(data, seed.SEARCH_FROM, seed.SEARCH_TO, seed.TODAY.isoformat())
     assert error is None and [r.flights for r in rows] == list(seed.SEEDED_ROUTE_FLIGHTS)
     assert search(data, seed.EMPTY_FROM, seed.EMPTY_TO, seed.TODAY.isoformat()) == ([], None)
+
+
+def route_search_callback(client, origin, destination, departure, back=None, nonstop=()):
+    """The route search as the browser posts it: (outbound text, inbound text)."""
+    from tests.dashboard.test_callbacks import call
+
+    status, response = call(client, [("route-outbound", "children"), ("route-inbound", "children")],
+                            [("route-search", "n_clicks", 1)], "route-search.n_clicks",
+                            state=[("route-from", "value", origin), ("route-to", "value", destination),
+                                   ("route-date", "date", departure), ("route-return", "date", back),
+                                   ("route-nonstop", "value", list(nonstop))])
+    assert status == 200
+    return (json.dumps(response["response"]["route-outbound"]["children"]),
+            json.dumps(response["response"]["route-inbound"]["children"]))
+
+
+@pytest.fixture(scope="module")
+def real_client(seeded_stack, data):
+    return create_app(seeded_stack, data).server.test_client()
+
+
+def test_a_return_search_lists_the_return_flights(real_client, data):
+    data.reload_reference()
+    outbound, inbound = route_search_callback(real_client, seed.SEARCH_FROM, seed.SEARCH_TO, seed.TODAY.isoformat(),
+                                              seed.RETURN_DAY.isoformat())
+    assert all(flight in outbound for flight in seed.SEEDED_ROUTE_FLIGHTS)
+    assert all(flight in inbound for flight in seed.SEEDED_RETURN_FLIGHTS) and "No flights found" not in inbound
+    assert f"John F. Kennedy International (JFK) \\u2192 Frankfurt/Main International (FRA), {seed.RETURN_DAY}" in inbound
+    assert not any(flight in inbound for flight in seed.SEEDED_ROUTE_FLIGHTS)  # the other direction only
+
+
+def test_a_city_code_search_finds_every_airport_of_the_city(data):
+    reference = data.reload_reference()
+    # the city's airports from both the cities collection (LTN, STN are only there) and the airports' city_code
+    assert reference["city_airports"]["LON"] == list(seed.CITY_AIRPORTS)
+    rows, error = search(data, seed.CITY_FROM, seed.CITY_TO, seed.TODAY.isoformat())
+    assert error is None and [r.flights for r in rows] == list(seed.SEEDED_CITY_FLIGHTS)
+    assert {r.destination for r in rows} == {"London Heathrow (LHR)", "London City (LCY)"}
+    heathrow = next(r for r in rows if r.flights == "LH 900")
+    assert (heathrow.departure_terminal, heathrow.arrival_terminal) == seed.CITY_TERMINALS["LH 900"]
+
+
+def test_a_city_round_trip_with_the_non_stop_filter(real_client, data):
+    data.reload_reference()
+    outbound, inbound = route_search_callback(real_client, seed.CITY_FROM, seed.CITY_TO, seed.TODAY.isoformat(),
+                                              seed.RETURN_DAY.isoformat(), nonstop=["nonstop"])
+    assert all(flight in outbound for flight in seed.SEEDED_CITY_NONSTOP)
+    assert "LH 2470" not in outbound and "1 journey with stops hidden" in outbound
+    assert all(flight in inbound for flight in seed.SEEDED_CITY_RETURN)  # from LHR and from LCY back to FRA
+    everything, _ = route_search_callback(real_client, seed.CITY_FROM, seed.CITY_TO, seed.TODAY.isoformat())
+    assert "LH 96 + LH 2470" in everything and "hidden" not in everything
+
+
+def test_a_date_after_the_fetched_days_is_refused_before_any_query(real_client, data):
+    last = seed.TODAY + timedelta(days=data.settings.lufthansa_horizon_days - 1)
+    outbound, _ = route_search_callback(real_client, seed.SEARCH_FROM, seed.SEARCH_TO,
+                                        (last + timedelta(days=1)).isoformat())
+    assert f"Schedules are fetched for {seed.TODAY} to {last} only" in outbound
 
 
 @pytest.mark.parametrize("payload", [{"$ne": None}, {"$regex": "."}, ".*", "FRA' || '1'=='1"])
@@ -116,10 +178,16 @@ def test_the_pipeline_page_says_how_much_kafka_deleted_before_the_job_read_it(se
     from tests.dashboard.test_callbacks import call
 
     client = create_app(seeded_stack).server.test_client()
-    outputs = [(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects")]
-    status, response = call(client, [*outputs, ("batch-run-table", "children"), ("data-loss", "children")],
+    outputs = [(f"progress-{n}", "figure") for n in ("rates", "duration", "watermark", "rejects", "weather")]
+    status, response = call(client, [*outputs, ("batch-run-table", "children"), ("data-loss", "children"),
+                                     ("weather-coverage", "children")],
                             [("pipeline-tick", "n_intervals", 1)], "pipeline-tick.n_intervals")
     assert status == 200
     text = json.dumps(response["response"]["data-loss"])
     assert f"Kafka deleted {seed.LOST_TO_RETENTION:,} messages of the enrich query" in text
     assert text.count("Data lost") == 1  # one line per query, not per batch
+    # the share of airborne states joined with weather, over the batches shown and per batch
+    assert response["response"]["weather-coverage"]["children"] == (
+        "Airborne states with weather: 89.1 % (410 of 460 in the last 5 flight batches).")
+    shares = response["response"]["progress-weather"]["figure"]["data"][0]["y"]
+    assert [round(v, 1) for v in shares] == [88.9, 89.0, 89.1, 89.2, 89.4]

@@ -94,8 +94,8 @@ def test_callbacks_of_a_down_service_answer_at_once_without_an_error(degraded):
                       ("alert-categories", "value", []), ("alert-window", "value", 60)], "alert-types.value")
     assert status in (200, 204)  # no update: the banner says why; never a 500
     status, _ = call(client, [("progress-rates", "figure"), ("progress-duration", "figure"),
-                              ("progress-watermark", "figure"), ("progress-rejects", "figure"), ("batch-run-table", "children"),
-                              ("data-loss", "children")],
+                              ("progress-watermark", "figure"), ("progress-rejects", "figure"), ("progress-weather", "figure"),
+                              ("batch-run-table", "children"), ("data-loss", "children"), ("weather-coverage", "children")],
                      [("pipeline-tick", "n_intervals", 1)], "pipeline-tick.n_intervals")
     assert status in (200, 204)
     assert time.monotonic() - started < 3  # no 5 s server-selection timeout per query

@@ -118,3 +118,15 @@ def test_the_producers_command_of_make_run_replays_into_the_broker(stack: Settin
     assert all(started <= s["snapshot_time"] <= time.time() for s in states)
     snapshots = sorted({s["snapshot_time"] for s in states})
     assert len(snapshots) == 2 and snapshots[1] - snapshots[0] == pytest.approx(10, abs=1)  # real time
+
+
+def test_every_component_is_told_the_producers_mode_so_the_streaming_weather_age_follows_it(monkeypatch):
+    from skyrisk.weather import max_age_minutes
+
+    settings = load_settings(_env_file=None)  # no credentials: alone, the streaming job would assume the simulator
+    components = platform.components(settings, "live")
+    assert {c.name: c.env for c in components} == {name: {"SKYRISK_PRODUCER_MODE": "live"}
+                                                   for name in ("producers", "streaming", "scheduler", "dashboard")}
+    for name, value in components[1].env.items():
+        monkeypatch.setenv(name, value)
+    assert max_age_minutes(load_settings(_env_file=None)) == 120  # the quota's age, not the simulator's 60

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import shutil
 
+import orjson
+
 import pytest
 
 from producers.http import HttpClient
-from producers.weather import WeatherLive, WeatherReplay, parse_current_weather, sweep_interval_s
-from skyrisk.contracts import WEATHER, WEATHER_VARIABLES, WeatherObservation
+from producers.core import Batch
+from producers.weather import WeatherLive, WeatherReplay, parse_current_weather
+from producers.weather_plan import MINUTE_LIMIT
+from skyrisk.contracts import FLIGHT_STATES, WEATHER, WEATHER_VARIABLES, WeatherObservation
 from tests.producers.helpers import DATA, FakeClock, Reply, Seen, load
 
 QUARTER_PAST_TEN_UTC = 1795256100.0  # 2026-11-21T10:15Z
@@ -63,11 +67,6 @@ def test_one_broken_answer_does_not_lose_the_others():
     assert [key for key, _ in batch.records] == ["97:4"] and len(batch.dead_letters) == 1
 
 
-def test_sweep_interval_fits_the_daily_location_quota():
-    assert sweep_interval_s(50, 10_000) == 900.0  # the 15-minute update
-    assert sweep_interval_s(4752, 10_000) == pytest.approx(41_057.28)  # Europe at 0.5 deg: ~2 sweeps a day
-
-
 def answer_every_point(request: Seen) -> Reply:
     lats = request.query["latitude"][0].split(",")
     lons = request.query["longitude"][0].split(",")
@@ -77,13 +76,22 @@ def answer_every_point(request: Seen) -> Reply:
 
 
 def live(settings, api, clock, bbox, chunk):
-    configured = settings.model_copy(update={"open_meteo_url": api.url + "/v1/forecast", "bbox": bbox})
+    configured = settings.model_copy(update={"open_meteo_url": api.url + "/v1/forecast", "bbox": bbox,
+                                             "weather_grid_deg": 0.5})
     return WeatherLive(configured, clock, HttpClient(clock), chunk_locations=chunk)
 
 
-def test_live_requests_the_grid_in_multi_location_chunks(settings, api, clock):
+def flight_states(*positions: tuple[float, float, float]) -> Batch:
+    """A flight-state batch as the OpenSky source publishes it: (latitude, longitude, altitude) each."""
+    batch = Batch(FLIGHT_STATES)
+    batch.records = [(f"{i:06x}", orjson.dumps({"latitude": lat, "longitude": lon, "baro_altitude": alt,
+                                               "on_ground": False})) for i, (lat, lon, alt) in enumerate(positions)]
+    return batch
+
+
+def test_live_without_traffic_requests_the_grid_airports_first_in_multi_location_chunks(settings, api, clock):
     api.always("GET", "/v1/forecast", answer_every_point)
-    client = live(settings, api, clock, (50.0, 8.0, 51.0, 9.5), chunk=4)  # 2 rows x 3 columns
+    client = live(settings, api, clock, (50.0, 8.0, 51.0, 9.5), chunk=4)  # 2 rows x 3 columns; FRA in 100:17
 
     batches = []
     for batch in client.batches():
@@ -93,25 +101,41 @@ def test_live_requests_the_grid_in_multi_location_chunks(settings, api, clock):
 
     first, second = api.requests_to("/v1/forecast")
     assert first.query["latitude"] == ["50.2500,50.2500,50.2500,50.7500"]
-    assert first.query["longitude"] == ["8.2500,8.7500,9.2500,8.2500"]
+    assert first.query["longitude"] == ["8.7500,8.2500,9.2500,8.2500"]
     assert first.query["current"] == [",".join(WEATHER_VARIABLES)]
     assert second.query["latitude"] == ["50.7500,50.7500"]  # the last chunk: two points, answered as a list
     keys = [key for b in batches for key, _ in b.records]
-    assert keys == ["100:16", "100:17", "100:18", "101:16", "101:17", "101:18"]
+    assert keys == ["100:17", "100:16", "100:18", "101:16", "101:17", "101:18"]
 
 
-def test_live_chunks_are_paced_by_locations_per_minute(settings, api, clock):
+def test_live_fetches_where_the_flight_states_of_the_process_put_aircraft_first(settings, api, clock):
     api.always("GET", "/v1/forecast", answer_every_point)
-    client = live(settings, api, clock, (40.0, 0.0, 60.0, 16.5), chunk=100)  # 40 x 33 = 1320 cells
-    assert len(client.chunks) == 14
+    client = live(settings, api, clock, (40.0, 0.0, 60.0, 16.5), chunk=100)  # 40 x 33 = 1,320 cells
+    client.observe(flight_states((48.6, 2.2, 11_000.0), (52.3, 13.3, 900.0), (52.4, 13.4, 1_200.0)))
 
-    for index, batch in enumerate(client.batches(), start=1):
-        assert batch.dead_letters == []
-        if index == 14:
+    first = next(iter(client.batches()))
+    assert [key for key, _ in first.records][:2] == ["104:26", "97:4"]  # Berlin's two low aircraft, then Paris
+
+
+def test_live_spends_a_day_of_quota_over_a_day_never_above_the_minute_limit(settings, api, clock):
+    seen: list[tuple[float, int]] = []
+
+    def counted(request: Seen) -> Reply:
+        seen.append((clock.now(), request.query["latitude"][0].count(",") + 1))
+        return answer_every_point(request)
+
+    api.always("GET", "/v1/forecast", counted)
+    client = live(settings, api, clock, (40.0, 0.0, 60.0, 16.5), chunk=100)
+    start = clock.now()
+    for _ in client.batches():
+        if clock.now() - start >= 86_400:
             break
-
-    assert len(api.requests_to("/v1/forecast")) == 14
-    assert clock.sleeps == [pytest.approx(60.0), pytest.approx(60.0)]  # 600 locations a minute
+    locations = sum(n for _, n in seen)
+    assert 9_000 <= locations <= settings.open_meteo_daily_locations
+    per_minute: dict[int, int] = {}
+    for at, n in seen:
+        per_minute[int((at - start) // 60)] = per_minute.get(int((at - start) // 60), 0) + n
+    assert max(per_minute.values()) <= MINUTE_LIMIT
 
 
 def test_live_429_waits_and_400_is_dead_lettered(settings, api, clock):
@@ -119,7 +143,7 @@ def test_live_429_waits_and_400_is_dead_lettered(settings, api, clock):
     api.add("GET", "/v1/forecast", Reply(429, {"error": True, "reason": "Too many requests"}, {"Retry-After": "5"}),
             answer_every_point, Reply(400, error))
     client = live(settings, api, clock, (50.0, 8.0, 50.5, 9.0), chunk=1)  # 2 cells, one request each
-    ok, bad = client.fetch_chunk(client.chunks[0]), client.fetch_chunk(client.chunks[1])
+    ok, bad = client.fetch_chunk([client.cells["100:16"]]), client.fetch_chunk([client.cells["100:17"]])
     assert clock.sleeps == [5.0]
     assert [k for k, _ in ok.records] == ["100:16"]
     assert bad.records == [] and "Latitude must be in range" in bad.dead_letters[0].reason
@@ -130,4 +154,4 @@ def test_replay_of_recorded_weather(settings, tmp_path):
     (batch,) = list(WeatherReplay(tmp_path, settings, FakeClock(), speed=0).batches())
     berlin, paris = observations(batch)
     assert berlin.fetched_time == 1795256160.0  # from the recording's name
-    assert (berlin.source, berlin.cell_id, paris.cell_id) == ("replay", "105:26", "97:4")
+    assert (berlin.source, berlin.cell_id, paris.cell_id) == ("replay", "52:13", "48:2")  # the 1° grid

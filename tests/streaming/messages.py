@@ -6,6 +6,7 @@ from skyrisk.contracts import FlightState, WeatherObservation
 from skyrisk.geo import cell_center, cell_id
 
 GRID = 0.5
+EUROPE = (35.0, -12.0, 62.0, 32.0)  # the default region (Settings.bbox)
 T0 = 1_763_726_400.0  # 2025-11-21 12:00:00 UTC
 FRANKFURT = (50.03, 8.57)
 FRANKFURT_CELL = cell_id(*FRANKFURT, GRID)  # "100:17"

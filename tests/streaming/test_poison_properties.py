@@ -19,7 +19,7 @@ from pymongo import UpdateOne
 from skyrisk.contracts import FlightState, ReferenceRecord, ScheduleJourney, ScheduleLeg, WeatherObservation
 from streaming import sinks
 from streaming import transforms as tf
-from tests.streaming.messages import T0, flight, weather
+from tests.streaming.messages import EUROPE, T0, flight, weather
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +111,7 @@ def test_every_generated_message_is_rejected_with_a_reason_or_valid_and_storable
         if not payloads:
             continue
         frame = spark.createDataFrame([(str(i), p) for i, p in enumerate(payloads)], "key string, value string")
-        parsed = tf.parse_messages(frame, model, tf.weather_cell_checks(0.5) if model is WeatherObservation else None)
+        parsed = tf.parse_messages(frame, model, tf.weather_cell_checks(0.5, EUROPE) if model is WeatherObservation else None)
         fields = tf.spark_schema(model).fieldNames()
         for row in parsed.collect():
             if row["reject_reason"] is not None:

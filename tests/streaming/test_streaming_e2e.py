@@ -23,6 +23,7 @@ from tests.streaming.messages import GRID, flight, weather
 # Over the South Pacific: no simulator of the shared test session publishes weather there.
 STORM = (-44.77, 170.57)  # the four positions (+0.00 to +0.03 lat) stay in this cell
 STORM_CELL = cell_id(*STORM, GRID)
+STORM_REGION = (-50.0, 165.0, -40.0, 175.0)
 
 pytestmark = pytest.mark.integration
 
@@ -80,6 +81,7 @@ def job_settings(private_broker, tmp_path):
             "mongo_database": f"streaming_e2e_{run}",
             "lake_bucket": f"streaming-e2e-{run}",
             "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "bbox": STORM_REGION,  # the job takes weather of its region's cells only
         }
     )
     create_collections(settings, echo=lambda _m: None)
@@ -123,6 +125,8 @@ def test_kafka_to_mongo_and_parquet_with_restart(spark, job_settings, mongo_clie
     assert live[icaos[0]]["event_time"] == now - 120 + 30  # the newest of its four states
     assert live[icaos[0]]["risk_category"] == "HIGH" and live[icaos[0]]["weather_missing"] is False
     assert live[icaos[5]]["weather_missing"] is True and live[icaos[5]]["emergency"] == "7700 emergency"
+    # The states' snapshot times lie 10 s apart: the job observed that poll interval and stored it.
+    assert [live[i].get("poll_interval_s") for i in icaos] == [pytest.approx(10.0, abs=1e-3)] * len(icaos)
     alerts = list(db["alerts"].find({"icao24": {"$in": icaos}}))
     # the squawking aircraft cruises normally: an EMERGENCY episode, no separate ANOMALY one
     assert sorted((a["icao24"], a["type"]) for a in alerts) == sorted([(i, "HIGH_RISK") for i in icaos[:5]] + [(icaos[5], "EMERGENCY")])

@@ -11,7 +11,7 @@ from skyrisk.behaviour import empty_context_table
 from skyrisk.phase import PhaseModel
 from streaming import transforms as tf
 from pyspark.testing import assertDataFrameEqual
-from tests.streaming.messages import FRANKFURT_CELL, GRID, T0, as_kafka_rows, flight, weather
+from tests.streaming.messages import EUROPE, FRANKFURT_CELL, GRID, T0, as_kafka_rows, flight, weather
 
 pytestmark = pytest.mark.integration
 
@@ -330,5 +330,30 @@ def test_weather_of_a_cell_from_another_grid_is_rejected(spark):
     on_grid = weather(FRANKFURT_CELL)
     quarter_grid = on_grid.model_copy(update={"cell_id": "201:35"})  # a 0.25° producer's id for the same place
     frame = kafka_frame(spark, [("a", on_grid.model_dump_json()), ("b", quarter_grid.model_dump_json())])
-    parsed = tf.parse_messages(frame, WeatherObservation, tf.weather_cell_checks(GRID))
+    parsed = tf.parse_messages(frame, WeatherObservation, tf.weather_cell_checks(GRID, EUROPE))
     assert [r.reject_reason for r in parsed.orderBy("kafka_key").collect()] == [None, "wrong_grid:cell_id"]
+
+
+def test_weather_of_a_cell_outside_the_region_is_rejected_so_the_table_is_bounded_by_the_grid(spark):
+    """Issue 14 (10): any valid cell on Earth used to pass, growing weather_latest and the broadcast table."""
+    from skyrisk.geo import cell_center, grid_cells
+
+    box = (50.0, 8.0, 51.0, 9.0)  # 2 x 2 cells at 0.5°
+    cells = [c for c, _, _ in grid_cells(box, GRID)]
+    outside = ["99:16", "102:16", "100:15", "101:18", "-20:100"]  # one row/column beyond each edge, and far away
+    observations = []
+    for cell in cells + outside:
+        lat, lon = cell_center(cell, GRID)
+        observations.append(weather(cell).model_copy(update={"cell_latitude": lat, "cell_longitude": lon}))
+    frame = kafka_frame(spark, [(o.cell_id, o.model_dump_json()) for o in observations])
+    parsed = tf.parse_messages(frame, WeatherObservation, tf.weather_cell_checks(GRID, box))
+    reasons = {r.kafka_key: r.reject_reason for r in parsed.collect()}
+    assert reasons == {**{c: None for c in cells}, **{c: "outside_region:cell_id" for c in outside}}
+
+
+def test_weather_coverage_counts_airborne_states_and_those_joined_with_weather(spark):
+    joined = spark.createDataFrame(
+        [(False, False), (False, True), (True, False), (True, True), (None, False)],
+        "on_ground boolean, weather_missing boolean")
+    # a null on_ground counts as airborne: weather is never left out of the share for want of it
+    assert tf.weather_coverage(joined) == (5, 3, 2)
