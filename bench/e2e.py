@@ -432,7 +432,8 @@ def report(runs: list[FleetRun], plots: list[Path], out: Path, stem: str, comman
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--aircraft", default="2000,10000,20000", help="fleet sizes, comma-separated")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds per fleet size")
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between samples")

@@ -180,13 +180,15 @@ def _field_checks(model: type[BaseModel]) -> list[tuple[Any, str]]:
 def weather_cell_checks(grid_deg: float, bbox: tuple[float, float, float, float]) -> list[tuple[Any, str]]:
     """An observation's cell must be the cell of its centre in the job's grid: a producer on
     another grid (or a made-up id) would otherwise join the wrong weather to flights. And it must
-    be one of the region's cells (``skyrisk.geo.grid_cells``: centres at most half a cell outside the
-    box), so the weather table and ``weather_latest`` never hold more than the grid's cells."""
+    be one of the region's cells (``skyrisk.geo.grid_cells``: the cells overlapping the box), so
+    the weather table and ``weather_latest`` never hold more than the grid's cells."""
     expected = cell_id_column(F.col("cell_latitude"), F.col("cell_longitude"), grid_deg)
     lamin, lomin, lamax, lomax = bbox
     half = grid_deg / 2
-    outside = ~(F.col("cell_latitude").between(lamin - half, lamax + half)
-                & F.col("cell_longitude").between(lomin - half, lomax + half))
+    # exactly skyrisk.geo.grid_cells: a cell is the region's when it overlaps the box (strictly)
+    lat, lon = F.col("cell_latitude"), F.col("cell_longitude")
+    inside = (lat > lamin - half) & (lat < lamax + half) & (lon > lomin - half) & (lon < lomax + half)
+    outside = ~inside
     return [(F.col("cell_id") != expected, "wrong_grid:cell_id"), (outside, "outside_region:cell_id")]
 
 

@@ -128,7 +128,7 @@ def build_session(rows: list[dict[str, Any]], directory: Path, settings: Setting
 def main(argv: list[str] | None = None) -> int:
     from validation.dataset import fetch_wheel, read_sample, state_rows
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m validation.session", description=__doc__.splitlines()[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the session (polls)")
     parser.add_argument("--poll-s", type=int, default=90, help="OpenSky poll interval")

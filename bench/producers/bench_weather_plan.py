@@ -174,7 +174,8 @@ def fleet(name: str, settings: Settings, start: float, aircraft: int) -> tuple[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.producers.bench_weather_plan",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--fleet", nargs="+", choices=("sim", "real"), default=["sim", "real"])
     parser.add_argument("--max-age-minutes", nargs="+", type=int, default=None,
                         help="maximum ages to try (default: the stated one for live weather, skyrisk.weather.max_age_minutes)")

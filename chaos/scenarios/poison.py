@@ -29,7 +29,7 @@ import orjson
 
 from chaos.core import Scenario, Verdict, wait_until
 from infra.processes import PlatformProcess
-from skyrisk import contracts
+from skyrisk import contracts, vocabulary
 from skyrisk.contracts import (
     FlightState,
     ReferenceRecord,
@@ -41,6 +41,7 @@ from skyrisk.geo import cell_center, cell_id
 from skyrisk.settings import Settings
 
 GRID = 0.5
+REGION = (-30.0, 145.0, 0.0, 175.0)  # the Coral Sea, where the valid flights and weather are
 AIRCRAFT = 6
 STATES_PER_PHASE = 2  # per aircraft
 WEATHER_CELLS = 4
@@ -144,7 +145,10 @@ def poison_messages(topic: str, recipe: PoisonRecipe, now: float, rng: random.Ra
         Message(topic, recipe.key, _json_with_nan(base, recipe.float_field, "NaN"), "nan", f"not_finite:{recipe.float_field}"),
         Message(topic, recipe.key, _json_with_nan(base, recipe.float_field, "Infinity"), "infinity",
                 f"not_finite:{recipe.float_field}"),
-        Message(topic, recipe.key, edited(**{recipe.text_field: "chaos\u0000"}), "nul_text", f"bad_text:{recipe.text_field}"),
+        # the alert-path case: for flights a NUL callsign squawking 7700 (an EMERGENCY if it got through)
+        Message(topic, recipe.key, edited(**{recipe.text_field: "chaos\u0000",
+                                             **({"squawk": "7700"} if "squawk" in base else {})}),
+                "nul_text", f"bad_text:{recipe.text_field}"),
     ] + [Message(topic, recipe.key, edited(**changes), kind, reason) for kind, changes, reason in recipe.nested]
 
 
@@ -271,6 +275,7 @@ def run(settings: Settings, workdir: Path) -> Verdict:
         "checkpoint_dir": str(workdir / "checkpoints"),
         "mongo_database": "chaos_poison",
         "weather_grid_deg": GRID,
+        "bbox": REGION,  # the job takes weather of its region's cells only
         "spark_master": "local[2]",
         "spark_shuffle_partitions": 2,
         "spark_driver_memory": "1g",
@@ -354,6 +359,9 @@ def run(settings: Settings, workdir: Path) -> Verdict:
         schedules = db["schedules"].count_documents({"flight_numbers": {"$in": ["LH9001", "LH9002"]}})
         if (weather_rows, airports, schedules) != (WEATHER_CELLS, 3, 2):
             problems.append(f"weather cells {weather_rows}/{WEATHER_CELLS}, airports {airports}/3, schedules {schedules}/2")
+        # the NUL callsign squawking 7700 is a dead letter, never an EMERGENCY (the valid flights squawk 2000)
+        if (emergencies := db["alerts"].count_documents({"type": vocabulary.EMERGENCY})) != 0:
+            problems.append(f"{emergencies} EMERGENCY alert(s) from poison")
     finally:
         mongo.close()
 

@@ -36,24 +36,40 @@ def test_contradictory_or_malformed_arguments_are_refused(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["consolidate", "--date", "2026-01-01"], ["schedule"]])
-def test_with_the_lake_down_each_command_says_so_in_one_line(argv, tmp_path):
+def one_line_error_of_batch(argv: list[str], tmp_path, **settings: str) -> list[str]:
+    """``python -m batch ARGV`` with only these SKYRISK_* settings: exit 2 and its stderr lines."""
     import subprocess
     import sys
     from pathlib import Path
 
-    from infra.ports import free_port
-
     repo = Path(__file__).resolve().parents[2]
-    closed = free_port()  # nothing listens on it
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo),
-           "SKYRISK_S3_ENDPOINT": f"http://127.0.0.1:{closed}"}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(repo), **settings}
     result = subprocess.run([sys.executable, "-m", "batch", *argv], cwd=repo, capture_output=True, text=True,
                             timeout=120, env=env)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    return result.stderr.strip().splitlines()
+
+
+@pytest.mark.parametrize("argv", [["consolidate", "--date", "2026-01-01"], ["schedule"], ["expire"]])
+def test_with_the_lake_down_each_command_says_so_in_one_line(argv, tmp_path):
+    from infra.ports import free_port
+
+    closed = free_port()  # nothing listens on it
+    assert one_line_error_of_batch(argv, tmp_path, SKYRISK_S3_ENDPOINT=f"http://127.0.0.1:{closed}") == [
         f"error: MinIO (S3) is not reachable at 127.0.0.1:{closed}; "
         "start the services with `make up` (or run everything with `make run`)"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("argv", [["consolidate", "--date", "2026-01-01"], ["schedule"], ["expire", "--dry-run"]])
+def test_with_the_lake_up_and_mongodb_down_each_command_names_mongodb_in_one_line(stack, argv, tmp_path):
+    from infra.ports import free_port
+
+    closed = free_port()
+    lines = one_line_error_of_batch(argv, tmp_path, **{**stack.as_environment(),
+                                                       "SKYRISK_MONGO_URI": f"mongodb://127.0.0.1:{closed}/"})
+    assert lines == [f"error: MongoDB (FerretDB) is not reachable at 127.0.0.1:{closed}; "
+                     "start the services with `make up` (or run everything with `make run`)"]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from chaos.scenarios import poison
@@ -36,6 +37,8 @@ def test_poison_recipes_cover_every_topic_and_expect_the_contract_reasons():
     assert reasons[("lufthansa.reference", "dollar_key")] == "bad_key:names"
     assert reasons[("weather.current", "nan")] == "not_finite:wind_gusts_10m"
     assert reasons[("flights.states", "nul_text")] == "bad_text:callsign"
+    nul_callsign = next(m for m in messages if (m.topic, m.kind) == ("flights.states", "nul_text"))
+    assert orjson.loads(nul_callsign.value)["squawk"] == "7700"  # the alert-path case
     assert {topic for topic, _ in reasons} == {"flights.states", "weather.current", "lufthansa.reference",
                                                "lufthansa.schedules"}
     huge = [m for m in messages if m.kind == "one_megabyte"]

@@ -32,7 +32,8 @@ def test_infra_help_prints_usage_and_does_nothing(command, tmp_path):
     assert not (tmp_path / "data").exists() and not (tmp_path / "cache").exists()  # nothing set up or started
 
 
-@pytest.mark.parametrize("module", ["chaos", "validation", "infra.logs"])
+@pytest.mark.parametrize("module", ["chaos", "validation", "infra.logs", "bench.e2e", "validation.session",
+                                    "bench.producers.bench_weather_plan"])
 def test_the_other_tools_help_prints_usage_and_starts_nothing(module, tmp_path):
     result = run([module, "--help"], tmp_path)
     assert result.returncode == 0, result.stderr

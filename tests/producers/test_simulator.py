@@ -97,16 +97,11 @@ def test_a_flight_lands_turns_round_and_departs_on_the_return_route(sim_settings
 
 def test_dlh_callsigns_fly_the_schedules_the_simulator_publishes(settings):
     sim = TrafficSimulator(settings.model_copy(update={"bbox": EUROPE}), START, aircraft=300, seed=2)
-    clock = FakeClock(start=START)
-    published: list = []
-    for batch in LufthansaSim(settings, clock).batches():
-        if clock.sleeps:
-            break
-        published.extend(batch.records)
-    schedules = [ScheduleJourney.model_validate_json(v) for k, v in published if not k.startswith(
+    published = one_lufthansa_refresh(settings)
+    schedules = [ScheduleJourney.model_validate_json(v) for k, v in published.items() if not k.startswith(
         ("country:", "city:", "airport:", "airline:", "aircraft:"))]
     routes_by_number = {j.flight_numbers[0]: (j.origin, j.destination) for j in schedules}
-    airline = ReferenceRecord.model_validate_json(dict(published)["airline:LH"])
+    airline = ReferenceRecord.model_validate_json(published["airline:LH"])
     assert airline.icao_code == "DLH"
 
     flying = [i for i in range(sim.n) if sim.callsign[i].startswith("DLH")]

@@ -64,7 +64,9 @@ def test_settings_survive_the_round_trip_through_a_child_environment(tmp_path, m
 
 
 @pytest.mark.parametrize(("variable", "value"), [("SKYRISK_WEATHER_GRID_DEG", "0"), ("SKYRISK_WEATHER_GRID_DEG", "0.01"),
-                                                  ("SKYRISK_LIVE_EXPIRY_MINUTES", "-5"), ("SKYRISK_TRIGGER_SECONDS", "0")])
+                                                  ("SKYRISK_LIVE_EXPIRY_MINUTES", "-5"), ("SKYRISK_TRIGGER_SECONDS", "0"),
+                                                  ("SKYRISK_WEATHER_MAX_AGE_MINUTES", "0"),
+                                                  ("SKYRISK_WEATHER_MAX_AGE_MINUTES", "2000")])
 def test_a_setting_out_of_range_stops_the_entry_point_with_one_line_naming_it(monkeypatch, capsys, variable, value):
     """Before: a 0° grid divided by zero, a 0.01° grid built 11.9 M cells, a negative expiry deleted every live flight."""
     monkeypatch.setenv(variable, value)

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from infra.ports import free_port
 from skyrisk.services import unreachable_service
 from skyrisk.settings import Settings
@@ -36,6 +38,24 @@ def test_with_the_services_down_it_says_so_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert lines == [f"error: Kafka is not reachable at 127.0.0.1:{closed}; "
                      "start the services with `make up` (or run everything with `make run`)"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("variable", "address", "service"), [
+    ("SKYRISK_S3_ENDPOINT", "http://127.0.0.1:{port}", "MinIO (S3)"),  # the issue's MaxRetryError
+    ("SKYRISK_MONGO_URI", "mongodb://127.0.0.1:{port}/", "MongoDB (FerretDB)"),
+])
+def test_with_kafka_up_and_one_other_service_down_it_names_that_one_in_one_line(stack, tmp_path, variable, address,
+                                                                                service):
+    """Before: the model store's MaxRetryError, a traceback of dozens of lines."""
+    closed = free_port()
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO), **stack.as_environment(),
+           variable: address.format(port=closed)}
+    result = run(env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {service} is not reachable at 127.0.0.1:{closed}; "
+        "start the services with `make up` (or run everything with `make run`)"]
 
 
 def test_unreachable_service_names_the_first_needed_one_that_is_down():

@@ -273,6 +273,8 @@ NESTED_POISON = [
     ("reference", {"names": {"en": None}}, "missing:names{}"),
     ("reference", {"names": {"e.n": "x"}}, "bad_key:names"),
     ("reference", {"names": {"$where": "x"}}, "bad_key:names"),
+    ("reference", {"names": {"e\x00n": "x"}}, "bad_key:names"),
+    ("reference", {"names": {"": "x"}}, "bad_key:names"),
     ("reference", {"latitude": float("nan")}, "not_finite:latitude"),
     ("flight", {"callsign": "DLH\x00"}, "bad_text:callsign"),
     ("flight", {"velocity": float("nan")}, "not_finite:velocity"),
