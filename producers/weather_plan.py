@@ -138,9 +138,7 @@ class WeatherPlanner:
         # The rest of the grid only from what is left above the reserve kept for new traffic.
         spare = min(room - len(chosen), int(self.tokens) - len(chosen) - int(self.depth * DEMAND_RESERVE))
         if spare > 0:
-            taken = set(chosen)
-            rest = [c for c in self.cells if c not in taken and c not in demand
-                    and self.age(c, now) >= UPDATE_INTERVAL_S]
+            rest = [c for c in self.cells if c not in demand and self.age(c, now) >= UPDATE_INTERVAL_S]  # chosen ⊂ demand
             rest.sort(key=lambda c: (c not in self.airports, -self.age(c, now)))
             extra = rest[:spare]
             self.totals.rest += len(extra)

@@ -68,7 +68,8 @@ def build_session(rows: list[dict[str, Any]], directory: Path, settings: Setting
     first = rows[0]["time"]
     start = first + warmup_minutes * 60.0  # the session's first poll; the planner ran before it
     end = start + minutes * 60.0
-    polls = [s for s in snapshots((r for r in rows if r["time"] < end), poll_s) if s["time"] >= start]
+    every_poll = list(snapshots((r for r in rows if r["time"] < end), poll_s))  # the warm-up's polls too
+    polls = [s for s in every_poll if s["time"] >= start]
     for answer in polls:
         _write(directory / "opensky", "opensky.states", answer["time"], answer)
 
@@ -81,7 +82,6 @@ def build_session(rows: list[dict[str, Any]], directory: Path, settings: Setting
                              max_age_minutes(settings, "live") * 60.0, tick_s=PLAN_TICK_S,
                              airports=airport_cells(((a.latitude, a.longitude) for a in airports), grid), start=first)
     storms = StormField(settings.bbox, cells, settings.sim_storms, np.random.default_rng(seed))
-    every_poll = list(snapshots((r for r in rows if r["time"] < end), poll_s))
     demand: dict[str, float] = {}
     next_poll = 0
     answers = locations = 0

@@ -84,11 +84,12 @@ class SweepBefore(WeatherPlanner):
         super().__init__(cells, daily_locations, max_age_s, start=start)
         self.interval = max(900.0, DAY_S * len(cells) / daily_locations)
         self.sweep_start, self.position = start, 0
+        self.day: list[tuple[float, int]] = []  # what its limiter's day window held
 
     def plan(self, now: float, demand: dict[str, float]) -> list[str]:
         if self.position >= len(self.cells) and now >= self.sweep_start + self.interval:
             self.sweep_start, self.position = now, 0
-        self.day = [(t, n) for t, n in getattr(self, "day", []) if t > now - DAY_S]  # its limiter's day window
+        self.day = [(t, n) for t, n in self.day if t > now - DAY_S]
         room = min(MINUTE_LIMIT, self.daily - sum(n for _, n in self.day))
         chosen = self.cells[self.position : self.position + max(0, room)]
         self.day.append((now, len(chosen)))

@@ -10,20 +10,16 @@ from dash import Input, Output, State, dcc, html
 from dashboard import inputs
 from dashboard.components import data_table, map_link, message, page_header
 from dashboard.data import DashboardData
-from dashboard.routes import (  # the search rules live in dashboard.routes; re-exported for the tests
+from dashboard.routes import (  # the search rules
     NONSTOP,
     SearchResult,
     destination_options,
-    known_locations,
     location_label,
     origin_options,
     round_trip,
-    search,
     search_window,
     utc_today,
 )
-
-__all__ = ["destination_options", "known_locations", "location_label", "origin_options", "search"]
 
 RESULT_COLUMNS = [
     ("flights", "Flight(s)"), ("origin", "From"), ("departure_terminal", "Dep. terminal"),

@@ -11,7 +11,7 @@ import pytest
 from batch.lake import MANIFESTS
 from dashboard.app import create_app
 from dashboard.data import DashboardData
-from dashboard.pages.route_search import search
+from dashboard.routes import search
 from skyrisk.contracts import LAKE_CURATED, LAKE_SUMMARIES, TOPICS
 from tests.dashboard import seed
 

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from dashboard.pages.route_search import destination_options, origin_options, search
+from dashboard.routes import destination_options, origin_options, search
 from dashboard.routes import (
     airport_pairs,
     city_airports,
